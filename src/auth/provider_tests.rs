@@ -1,0 +1,188 @@
+//! The provider's state machine against a scripted Cognito.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::cognito::{AwsCredentials, IdentityBackend, NewPasswordSource, Tokens};
+use super::provider::{freshness, margin_for, CognitoCredentialsProvider, Freshness, SignedIn};
+use super::{AuthError, Secret};
+
+#[derive(Default)]
+struct FakeCognito {
+    logins: AtomicU64,
+    refreshes: AtomicU64,
+    credential_calls: AtomicU64,
+    down: AtomicBool,
+    refuse_refresh: AtomicBool,
+    /// Lifetime of the credentials it hands out, in seconds.
+    lifetime: AtomicU64,
+}
+
+impl FakeCognito {
+    fn check_up(&self) -> Result<(), AuthError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AuthError::Unreachable {
+                op: "fake",
+                detail: "down".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn tokens(valid_for: Duration) -> Tokens {
+        Tokens {
+            id_token: Secret::new("id".into()),
+            refresh_token: Some(Secret::new("rt".into())),
+            expires_at: SystemTime::now() + valid_for,
+        }
+    }
+
+    fn creds(&self) -> AwsCredentials {
+        let lifetime = Duration::from_secs(self.lifetime.load(Ordering::SeqCst));
+        AwsCredentials::new("AK", "SK", None, Some(SystemTime::now() + lifetime), "fake")
+    }
+}
+
+#[async_trait]
+impl IdentityBackend for FakeCognito {
+    async fn login(
+        &self,
+        password: &mut Secret,
+        _new_password: Option<NewPasswordSource<'_>>,
+    ) -> Result<Tokens, AuthError> {
+        self.check_up()?;
+        assert_eq!(password.expose(), "pw");
+        self.logins.fetch_add(1, Ordering::SeqCst);
+        Ok(Self::tokens(Duration::from_secs(3600)))
+    }
+
+    async fn refresh(&self, _rt: &Secret) -> Result<Tokens, AuthError> {
+        self.check_up()?;
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_refresh.load(Ordering::SeqCst) {
+            return Err(AuthError::NotAuthorized {
+                op: "fake",
+                message: "Refresh Token has been revoked".into(),
+            });
+        }
+        Ok(Self::tokens(Duration::from_secs(3600)))
+    }
+
+    async fn get_id(&self, _id: &Secret) -> Result<String, AuthError> {
+        Ok("us-east-1:id".into())
+    }
+
+    async fn credentials(&self, _iid: &str, _id: &Secret) -> Result<AwsCredentials, AuthError> {
+        self.check_up()?;
+        self.credential_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.creds())
+    }
+}
+
+fn provider_with(
+    fake: &Arc<FakeCognito>,
+    creds_left: Duration,
+    tokens_left: Duration,
+) -> CognitoCredentialsProvider {
+    let signed_in = SignedIn {
+        tokens: FakeCognito::tokens(tokens_left),
+        password: Secret::new("pw".into()),
+        identity_id: "us-east-1:id".into(),
+        credentials: AwsCredentials::new(
+            "AK0",
+            "SK0",
+            None,
+            Some(SystemTime::now() + creds_left),
+            "fake",
+        ),
+    };
+    CognitoCredentialsProvider::new(fake.clone(), signed_in)
+}
+
+fn fake(lifetime_secs: u64) -> Arc<FakeCognito> {
+    let f = FakeCognito::default();
+    f.lifetime.store(lifetime_secs, Ordering::SeqCst);
+    Arc::new(f)
+}
+
+#[test]
+fn margin_adapts_to_short_lifetimes() {
+    assert_eq!(margin_for(Duration::from_secs(90)), Duration::from_secs(30));
+    assert_eq!(margin_for(Duration::from_secs(3600)), Duration::from_secs(300));
+    let t0 = SystemTime::UNIX_EPOCH;
+    let exp = Some(t0 + Duration::from_secs(90));
+    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(59)), Freshness::Fresh);
+    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(61)), Freshness::Stale);
+    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(86)), Freshness::Expired);
+    assert_eq!(freshness(t0, None, t0 + Duration::from_secs(1 << 30)), Freshness::Fresh);
+}
+
+#[tokio::test]
+async fn fresh_and_stale_credentials_cost_no_call() {
+    let fake = fake(90);
+    let p = provider_with(&fake, Duration::from_secs(80), Duration::from_secs(3600));
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK0");
+    let p = provider_with(&fake, Duration::from_secs(20), Duration::from_secs(3600));
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK0");
+    assert_eq!(fake.credential_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn expired_credentials_refresh_once_for_many_callers() {
+    let fake = fake(90);
+    let p = provider_with(&fake, Duration::from_secs(1), Duration::from_secs(3600));
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.credentials().await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap().access_key_id(), "AK");
+    }
+    assert_eq!(fake.credential_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(p.fetch_count(), 1);
+}
+
+#[tokio::test]
+async fn near_expiry_id_token_is_refreshed_then_relogin_when_refused() {
+    let fake = fake(90);
+    let p = provider_with(&fake, Duration::from_secs(1), Duration::from_secs(3));
+    p.credentials().await.unwrap();
+    assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.logins.load(Ordering::SeqCst), 0);
+
+    fake.refuse_refresh.store(true, Ordering::SeqCst);
+    let p = provider_with(&fake, Duration::from_secs(1), Duration::from_secs(3));
+    p.credentials().await.unwrap();
+    assert_eq!(fake.refreshes.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn cognito_down_keeps_valid_credentials_and_recovers() {
+    let fake = fake(90);
+    fake.down.store(true, Ordering::SeqCst);
+    let p = provider_with(&fake, Duration::from_secs(20), Duration::from_secs(3600));
+    // Stale but valid: still served while Cognito is down.
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK0");
+
+    let p = provider_with(&fake, Duration::from_secs(1), Duration::from_secs(3600));
+    assert!(matches!(
+        p.credentials().await,
+        Err(AuthError::Unreachable { .. })
+    ));
+    fake.down.store(false, Ordering::SeqCst);
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
+}
+
+#[tokio::test]
+async fn debug_output_holds_no_secret() {
+    let fake = fake(90);
+    let p = provider_with(&fake, Duration::from_secs(80), Duration::from_secs(3600));
+    let text = format!("{p:?}");
+    assert!(!text.contains("SK0") && !text.contains("pw"), "{text}");
+}

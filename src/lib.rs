@@ -1,0 +1,20 @@
+//! cognito-s3fs: log in through Amazon Cognito and mount Amazon S3 read-only through FUSE.
+//!
+//! The crate is split the way the data flows:
+//! - [`auth`] turns a Cognito user-pool login into temporary AWS credentials and keeps them
+//!   fresh for as long as the mount lives;
+//! - [`s3`] is the narrow store trait the filesystem reads through, with the real SDK client,
+//!   an in-memory fake that counts requests, and a fault-injecting wrapper;
+//! - [`fs`] is the filesystem itself (inodes, directories, reads), plain async Rust that is
+//!   tested without a kernel in the loop;
+//! - [`fuse`] is the thin adapter between the kernel and [`fs`];
+//! - [`cli`], [`daemon`] and [`run`] are the command line, the daemon plumbing and the glue.
+
+pub mod auth;
+// pub mod cli;
+// pub mod daemon;
+// pub mod fs;
+// pub mod fuse;
+// pub mod logging;
+// pub mod run;
+pub mod s3;

@@ -1,0 +1,107 @@
+//! The object store the filesystem reads through.
+//!
+//! The filesystem needs four things from S3 and nothing else, so the trait is exactly that
+//! narrow: list the buckets, list one page of one "directory" (delimiter `/`), and read a byte
+//! range of an object pinned to an ETag. Keeping it narrow is what lets the same filesystem
+//! code run against the AWS SDK client ([`sdk::SdkStore`]), the in-memory reference fake
+//! ([`memory::MemoryStore`], which counts requests so tests can assert request budgets) and
+//! the fault-injecting wrapper ([`faulty::FaultyStore`]).
+
+pub mod counters;
+pub mod faulty;
+pub mod memory;
+pub mod sdk;
+
+use std::fmt;
+use std::ops::Range;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use counters::{Counters, Op};
+
+/// One object as a listing describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: SystemTime,
+    /// The ETag exactly as S3 sent it (quotes included), used verbatim for `If-Match`.
+    pub etag: Option<String>,
+}
+
+/// One page of `ListObjectsV2` with delimiter `/`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectInfo>,
+    /// Common prefixes, each ending in `/`.
+    pub prefixes: Vec<String>,
+    /// Present when there are more pages.
+    pub next_token: Option<String>,
+}
+
+/// Errors a store can answer with, typed by what the filesystem must do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("access denied")]
+    AccessDenied,
+    /// The object changed since it was looked up (`If-Match` failed).
+    #[error("object changed since it was opened (precondition failed)")]
+    PreconditionFailed,
+    /// The credentials were refused as expired or invalid.
+    #[error("credentials expired or invalid")]
+    ExpiredToken,
+    /// No credentials could be obtained at all.
+    #[error("no credentials: {0}")]
+    NoCredentials(String),
+    #[error("throttled by S3")]
+    Throttled,
+    /// The object is archived (Glacier classes) and cannot be read until restored.
+    #[error("object is archived and must be restored first")]
+    Archived,
+    /// The body ended before the requested range was complete.
+    #[error("response body cut short: got {got} of {expected} bytes")]
+    ShortBody { got: u64, expected: u64 },
+    /// Anything else: network trouble, 5xx, unexpected answers.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The store trait. Every method is one S3 request (plus the SDK's own retries).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// `ListBuckets`.
+    async fn list_buckets(&self) -> Result<Vec<String>, StoreError>;
+
+    /// One page of `ListObjectsV2` for `prefix` with delimiter `/`.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<ListPage, StoreError>;
+
+    /// A ranged `GetObject`, with `If-Match` when an ETag is given. The range is clamped by
+    /// the server to the object's size; callers never ask past the size they know.
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+        if_match: Option<&str>,
+    ) -> Result<Bytes, StoreError>;
+}
+
+/// A short description of a range for log lines.
+pub struct RangeFmt<'a>(pub &'a Range<u64>);
+
+impl fmt::Display for RangeFmt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bytes {}..{}", self.0.start, self.0.end)
+    }
+}

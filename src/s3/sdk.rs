@@ -1,0 +1,180 @@
+//! The real store: the AWS SDK's S3 client behind [`ObjectStore`].
+//!
+//! Error classification lives here, once: every SDK error becomes a [`StoreError`] by its S3
+//! error code or HTTP status, so the filesystem never looks at SDK types.
+
+use std::ops::Range;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use bytes::Bytes;
+
+use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
+
+/// [`ObjectStore`] over `aws_sdk_s3::Client`.
+#[derive(Debug, Clone)]
+pub struct SdkStore {
+    client: aws_sdk_s3::Client,
+    counters: std::sync::Arc<Counters>,
+}
+
+impl SdkStore {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        SdkStore {
+            client,
+            counters: Default::default(),
+        }
+    }
+
+    pub fn counters(&self) -> std::sync::Arc<Counters> {
+        self.counters.clone()
+    }
+}
+
+/// Classifies an SDK error by S3 error code first, then HTTP status.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    let status = err.raw_response().map(HttpStatus::status);
+    let code = err.code().map(str::to_owned);
+    match (code.as_deref(), status) {
+        (Some("NoSuchKey"), _) => StoreError::NoSuchKey,
+        (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket,
+        (Some("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId"), _) => {
+            StoreError::AccessDenied
+        }
+        (Some("PreconditionFailed"), _) | (_, Some(412)) => StoreError::PreconditionFailed,
+        (Some("ExpiredToken" | "TokenRefreshRequired" | "InvalidToken"), _) => {
+            StoreError::ExpiredToken
+        }
+        (Some("InvalidObjectState"), _) => StoreError::Archived,
+        (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _)
+        | (_, Some(429 | 503)) => StoreError::Throttled,
+        (_, Some(403)) => StoreError::AccessDenied,
+        (_, Some(404)) => StoreError::NoSuchKey,
+        _ => {
+            let text = DisplayErrorContext(&err).to_string();
+            if text.contains("failed to load credentials") || text.contains("no credentials") {
+                StoreError::NoCredentials(text)
+            } else {
+                StoreError::Other(text)
+            }
+        }
+    }
+}
+
+/// The HTTP status of a raw response, whatever the response type.
+pub trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn to_system_time(dt: Option<&aws_smithy_types::DateTime>) -> SystemTime {
+    dt.and_then(|d| SystemTime::try_from(*d).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[async_trait]
+impl ObjectStore for SdkStore {
+    async fn list_buckets(&self) -> Result<Vec<String>, StoreError> {
+        self.counters.record(Op::ListBuckets);
+        let out = self.client.list_buckets().send().await.map_err(classify)?;
+        Ok(out
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_owned))
+            .collect())
+    }
+
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<ListPage, StoreError> {
+        self.counters.record(Op::List);
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(classify)?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectInfo {
+                    key: o.key()?.to_owned(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    last_modified: to_system_time(o.last_modified()),
+                    etag: o.e_tag().map(str::to_owned),
+                })
+            })
+            .collect();
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_owned))
+            .collect();
+        let next_token = match out.is_truncated() {
+            Some(true) => out.next_continuation_token().map(str::to_owned),
+            _ => None,
+        };
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next_token,
+        })
+    }
+
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+        if_match: Option<&str>,
+    ) -> Result<Bytes, StoreError> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        self.counters.record(Op::Get);
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .set_if_match(if_match.map(str::to_owned))
+            .send()
+            .await
+            .map_err(classify)?;
+        let expected = out.content_length().unwrap_or(-1);
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Other(format!("reading body: {}", DisplayErrorContext(&e))))?
+            .into_bytes();
+        if expected >= 0 && body.len() as u64 != expected as u64 {
+            return Err(StoreError::ShortBody {
+                got: body.len() as u64,
+                expected: expected as u64,
+            });
+        }
+        self.counters.record_bytes(body.len() as u64);
+        Ok(body)
+    }
+}
