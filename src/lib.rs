@@ -13,7 +13,7 @@
 pub mod auth;
 // pub mod cli;
 // pub mod daemon;
-// pub mod fs;
+pub mod fs;
 // pub mod fuse;
 // pub mod logging;
 // pub mod run;

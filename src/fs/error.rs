@@ -1,0 +1,70 @@
+//! Filesystem errors and the one mapping from every error to an errno.
+
+use crate::s3::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("not a directory")]
+    NotDir,
+    #[error("is a directory")]
+    IsDir,
+    #[error("read-only file system")]
+    ReadOnly,
+    #[error("unknown file handle")]
+    BadHandle,
+    #[error("{context}: {source}")]
+    Store {
+        context: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl FsError {
+    pub fn store(context: impl Into<String>, source: StoreError) -> Self {
+        FsError::Store {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The errno the kernel gets. Every mapping lives in this one `match`.
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound => libc::ENOENT,
+            FsError::NotDir => libc::ENOTDIR,
+            FsError::IsDir => libc::EISDIR,
+            FsError::ReadOnly => libc::EROFS,
+            FsError::BadHandle => libc::EBADF,
+            FsError::Store { source, .. } => match source {
+                StoreError::NoSuchKey | StoreError::NoSuchBucket => libc::ENOENT,
+                StoreError::AccessDenied
+                | StoreError::ExpiredToken
+                | StoreError::NoCredentials(_)
+                | StoreError::Archived => libc::EACCES,
+                StoreError::PreconditionFailed => libc::ESTALE,
+                StoreError::Throttled | StoreError::ShortBody { .. } | StoreError::Other(_) => {
+                    libc::EIO
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_the_errno_users_expect() {
+        let e = |s| FsError::store("t", s).errno();
+        assert_eq!(e(StoreError::NoSuchKey), libc::ENOENT);
+        assert_eq!(e(StoreError::AccessDenied), libc::EACCES);
+        assert_eq!(e(StoreError::PreconditionFailed), libc::ESTALE);
+        assert_eq!(e(StoreError::Throttled), libc::EIO);
+        assert_eq!(e(StoreError::ShortBody { got: 1, expected: 2 }), libc::EIO);
+        assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
+    }
+}
