@@ -60,7 +60,7 @@ fi
 
 # ------------------------------------------------------------ Python venv ---
 venv_ok() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$MOTO_VERSION" <<'PY' >/dev/null 2>&1
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -I - "$MOTO_VERSION" <<'PY' >/dev/null 2>&1
 import sys, importlib.metadata as md
 assert md.version("moto") == sys.argv[1]
 import boto3, flask, flask_cors, moto.server  # noqa: F401  (moto[server] extras)
@@ -68,7 +68,7 @@ PY
 }
 
 if ! venv_ok; then
-    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1; then
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -I -c 'import pip' >/dev/null 2>&1; then
         log "creating Python venv at $VENV"
         if ! out="$("$PYTHON" -m venv --clear "$VENV" 2>&1)"; then
             # Debian splits venv/ensurepip out of python3 into python3-venv.
@@ -80,7 +80,7 @@ if ! venv_ok; then
         fi
     fi
     log "installing moto[server]==$MOTO_VERSION (with boto3) into $VENV"
-    "$VENV/bin/python" -m pip install --quiet "moto[server]==$MOTO_VERSION" \
+    "$VENV/bin/python" -I -m pip install --quiet "moto[server]==$MOTO_VERSION" \
         || die "pip install moto[server]==$MOTO_VERSION failed"
     venv_ok || die "venv at $VENV still lacks moto[server]==$MOTO_VERSION after installing"
 fi

@@ -11,10 +11,10 @@
 //! - [`cli`], [`daemon`] and [`run`] are the command line, the daemon plumbing and the glue.
 
 pub mod auth;
-// pub mod cli;
-// pub mod daemon;
+pub mod cli;
+pub mod daemon;
 pub mod fs;
-// pub mod fuse;
-// pub mod logging;
-// pub mod run;
+pub mod fuse;
+pub mod logging;
+pub mod run;
 pub mod s3;

@@ -166,7 +166,11 @@ fn tokens_from(
 }
 
 /// Turns a Cognito SDK error into one clear [`AuthError`].
-fn classify<E, R>(op: &'static str, username: &str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AuthError
+fn classify<E, R>(
+    op: &'static str,
+    username: &str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AuthError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,

@@ -206,11 +206,16 @@ impl CognitoCredentialsProvider {
             self.renew_tokens(s).await?;
         }
         let backend = &self.inner.backend;
-        match backend.credentials(&s.identity_id, &s.tokens.id_token).await {
+        match backend
+            .credentials(&s.identity_id, &s.tokens.id_token)
+            .await
+        {
             Err(err) if err.is_refusal() => {
                 tracing::info!(error = %err, "the identity pool refused the IdToken; renewing it");
                 self.renew_tokens(s).await?;
-                backend.credentials(&s.identity_id, &s.tokens.id_token).await
+                backend
+                    .credentials(&s.identity_id, &s.tokens.id_token)
+                    .await
             }
             other => other,
         }
@@ -278,11 +283,7 @@ pub fn expiry_text(expiry: Option<SystemTime>) -> String {
         None => "never".into(),
         Some(t) => {
             let left = t.duration_since(SystemTime::now()).unwrap_or_default();
-            format!(
-                "{} (in {}s)",
-                humantime_utc(t),
-                left.as_secs()
-            )
+            format!("{} (in {}s)", humantime_utc(t), left.as_secs())
         }
     }
 }

@@ -111,13 +111,28 @@ fn fake(lifetime_secs: u64) -> Arc<FakeCognito> {
 #[test]
 fn margin_adapts_to_short_lifetimes() {
     assert_eq!(margin_for(Duration::from_secs(90)), Duration::from_secs(30));
-    assert_eq!(margin_for(Duration::from_secs(3600)), Duration::from_secs(300));
+    assert_eq!(
+        margin_for(Duration::from_secs(3600)),
+        Duration::from_secs(300)
+    );
     let t0 = SystemTime::UNIX_EPOCH;
     let exp = Some(t0 + Duration::from_secs(90));
-    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(59)), Freshness::Fresh);
-    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(61)), Freshness::Stale);
-    assert_eq!(freshness(t0, exp, t0 + Duration::from_secs(86)), Freshness::Expired);
-    assert_eq!(freshness(t0, None, t0 + Duration::from_secs(1 << 30)), Freshness::Fresh);
+    assert_eq!(
+        freshness(t0, exp, t0 + Duration::from_secs(59)),
+        Freshness::Fresh
+    );
+    assert_eq!(
+        freshness(t0, exp, t0 + Duration::from_secs(61)),
+        Freshness::Stale
+    );
+    assert_eq!(
+        freshness(t0, exp, t0 + Duration::from_secs(86)),
+        Freshness::Expired
+    );
+    assert_eq!(
+        freshness(t0, None, t0 + Duration::from_secs(1 << 30)),
+        Freshness::Fresh
+    );
 }
 
 #[tokio::test]

@@ -166,7 +166,10 @@ mod tests {
         let err = read_secret_file("password", &path).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_secret_file("password", &path).unwrap().expose(), "pa ss");
+        assert_eq!(
+            read_secret_file("password", &path).unwrap().expose(),
+            "pa ss"
+        );
     }
 
     #[test]

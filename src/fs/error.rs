@@ -64,7 +64,13 @@ mod tests {
         assert_eq!(e(StoreError::AccessDenied), libc::EACCES);
         assert_eq!(e(StoreError::PreconditionFailed), libc::ESTALE);
         assert_eq!(e(StoreError::Throttled), libc::EIO);
-        assert_eq!(e(StoreError::ShortBody { got: 1, expected: 2 }), libc::EIO);
+        assert_eq!(
+            e(StoreError::ShortBody {
+                got: 1,
+                expected: 2
+            }),
+            libc::EIO
+        );
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
     }
 }

@@ -27,8 +27,15 @@ pub struct FileMeta {
 pub enum Kind {
     Root,
     /// A bucket (`prefix` empty) or a prefix ending in `/`.
-    Dir { bucket: Arc<str>, prefix: String },
-    File { bucket: Arc<str>, key: String, meta: FileMeta },
+    Dir {
+        bucket: Arc<str>,
+        prefix: String,
+    },
+    File {
+        bucket: Arc<str>,
+        key: String,
+        meta: FileMeta,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -98,7 +105,10 @@ impl Inodes {
         let mut table = self.table.write();
         let existing = table.children.get(&(parent.ino, name.clone())).copied();
         if let Some(ino) = existing {
-            let node = table.nodes.get_mut(&ino).expect("children index points at nodes");
+            let node = table
+                .nodes
+                .get_mut(&ino)
+                .expect("children index points at nodes");
             if node.is_dir() == matches!(what, ChildKind::Dir) {
                 node.kind = kind;
                 return node.clone();

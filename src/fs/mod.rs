@@ -209,7 +209,12 @@ impl Fs {
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
-        let file = self.files.lock().get(&fh).cloned().ok_or(FsError::BadHandle)?;
+        let file = self
+            .files
+            .lock()
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::BadHandle)?;
         file.read(self.store.as_ref(), offset, size)
             .await
             .inspect_err(|err| match err.errno() {

@@ -139,9 +139,15 @@ mod tests {
 
     #[test]
     fn ordinary_keys_map_to_their_last_component() {
-        assert_eq!(object_child("a/b/", &obj("a/b/c.txt")), Child::File(name("c.txt")));
+        assert_eq!(
+            object_child("a/b/", &obj("a/b/c.txt")),
+            Child::File(name("c.txt"))
+        );
         assert_eq!(prefix_child("a/", "a/b/"), Child::Dir(name("b")));
-        assert_eq!(object_child("", &obj("héllo 日本.txt")), Child::File(name("héllo 日本.txt")));
+        assert_eq!(
+            object_child("", &obj("héllo 日本.txt")),
+            Child::File(name("héllo 日本.txt"))
+        );
     }
 
     #[test]
@@ -151,12 +157,27 @@ mod tests {
 
     #[test]
     fn unusable_components_are_hidden_with_a_reason() {
-        assert_eq!(prefix_child("x/", "x//"), Child::Hidden(NameRejection::Empty));
-        assert_eq!(object_child("x/", &obj("x/.")), Child::Hidden(NameRejection::Dot));
-        assert_eq!(prefix_child("x/", "x/../"), Child::Hidden(NameRejection::DotDot));
-        assert_eq!(object_child("", &obj("a\0b")), Child::Hidden(NameRejection::Nul));
+        assert_eq!(
+            prefix_child("x/", "x//"),
+            Child::Hidden(NameRejection::Empty)
+        );
+        assert_eq!(
+            object_child("x/", &obj("x/.")),
+            Child::Hidden(NameRejection::Dot)
+        );
+        assert_eq!(
+            prefix_child("x/", "x/../"),
+            Child::Hidden(NameRejection::DotDot)
+        );
+        assert_eq!(
+            object_child("", &obj("a\0b")),
+            Child::Hidden(NameRejection::Nul)
+        );
         let long = "n".repeat(256);
-        assert_eq!(object_child("", &obj(&long)), Child::Hidden(NameRejection::TooLong));
+        assert_eq!(
+            object_child("", &obj(&long)),
+            Child::Hidden(NameRejection::TooLong)
+        );
         assert!(ValidName::parse(&"n".repeat(255)).is_ok());
     }
 

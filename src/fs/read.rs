@@ -104,7 +104,12 @@ impl OpenFile {
     }
 
     async fn fetch(&self, store: &dyn ObjectStore, from: u64, to: u64) -> Result<Bytes, FsError> {
-        let context = || format!("reading s3://{}/{} bytes {from}..{to}", self.bucket, self.key);
+        let context = || {
+            format!(
+                "reading s3://{}/{} bytes {from}..{to}",
+                self.bucket, self.key
+            )
+        };
         let data = store
             .get_range(&self.bucket, &self.key, from..to, self.etag.as_deref())
             .await

@@ -100,7 +100,11 @@ async fn ls_l_costs_one_list_and_a_second_costs_nothing() {
     }
     assert_eq!(store.counters.get(Op::List), lists_before + 1);
     let _ = names_in(&fs, bk).await;
-    assert_eq!(store.counters.get(Op::List), lists_before + 1, "inside the TTL");
+    assert_eq!(
+        store.counters.get(Op::List),
+        lists_before + 1,
+        "inside the TTL"
+    );
     assert_eq!(store.counters.get(Op::Get), 0);
     assert_eq!(store.counters.get(Op::ListBuckets), 1);
 }

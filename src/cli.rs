@@ -1,0 +1,202 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Log in through Amazon Cognito and mount Amazon S3 read-only.
+///
+/// Every bucket appears as a directory, every object as a file. Reads become ranged GetObject
+/// calls, and the temporary AWS credentials from the identity pool are refreshed in the
+/// background for as long as the mount lives.
+#[derive(Debug, Parser)]
+#[command(name = "cognito-s3fs", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in and mount S3 read-only at MOUNTPOINT.
+    Mount(MountArgs),
+    /// Run the login chain once and print the identity id and when the credentials expire.
+    Login(LoginArgs),
+}
+
+/// Where Cognito is and who logs in.
+///
+/// Give all four of --user-pool-id, --client-id, --identity-pool-id and --username to log in
+/// through Cognito. With none of them, `mount` takes credentials from the AWS SDK's standard
+/// chain (environment, profile, SSO, instance role) instead.
+#[derive(Debug, Args, Clone)]
+pub struct CognitoArgs {
+    /// AWS region of the user pool and identity pool [default: AWS_REGION, else the region
+    /// prefix of the user pool id].
+    #[arg(long, value_name = "R", help_heading = "Cognito")]
+    pub region: Option<String>,
+
+    /// User pool id, e.g. us-east-1_AbCdEf123.
+    #[arg(long, value_name = "P", help_heading = "Cognito")]
+    pub user_pool_id: Option<String>,
+
+    /// App client id of the user pool (USER_PASSWORD_AUTH must be enabled for it).
+    #[arg(long, value_name = "C", help_heading = "Cognito")]
+    pub client_id: Option<String>,
+
+    /// Identity pool id, e.g. us-east-1:1234abcd-....
+    #[arg(long, value_name = "I", help_heading = "Cognito")]
+    pub identity_pool_id: Option<String>,
+
+    /// User name to log in as.
+    #[arg(long, value_name = "U", help_heading = "Cognito")]
+    pub username: Option<String>,
+
+    /// Read the password from this file (first line; must not be readable by others).
+    /// Without it or --password-stdin: COGNITO_S3FS_PASSWORD, else a prompt on the terminal.
+    #[arg(
+        long,
+        value_name = "F",
+        conflicts_with = "password_stdin",
+        help_heading = "Cognito"
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from the first line of standard input.
+    #[arg(long, help_heading = "Cognito")]
+    pub password_stdin: bool,
+
+    /// Read the app client's secret from this file, for app clients that have one
+    /// (SECRET_HASH is then sent with every call).
+    #[arg(long, value_name = "F", help_heading = "Cognito")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// Answer a NEW_PASSWORD_REQUIRED challenge (first login with a temporary password) with
+    /// the password in this file. Without it, the new password is asked for on the terminal.
+    #[arg(long, value_name = "F", help_heading = "Cognito")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+/// Where S3 (and Cognito) answer.
+#[derive(Debug, Args, Clone)]
+pub struct EndpointArgs {
+    /// Send every AWS request to this endpoint (an S3-compatible server, or a local
+    /// emulator) [default: the SDK's AWS_ENDPOINT_URL and per-service variables such as
+    /// AWS_ENDPOINT_URL_S3].
+    #[arg(long, value_name = "URL", help_heading = "Endpoints")]
+    pub endpoint_url: Option<String>,
+
+    /// Address buckets as https://host/bucket instead of https://bucket.host. Turned on by
+    /// itself when the endpoint is an IP address or localhost.
+    #[arg(long, help_heading = "Endpoints")]
+    pub force_path_style: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Directory to mount on.
+    pub mountpoint: PathBuf,
+
+    #[command(flatten)]
+    pub cognito: CognitoArgs,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Show only this bucket at the root (repeat for more). Also the way to mount when
+    /// ListBuckets is not allowed.
+    #[arg(long = "bucket", value_name = "B", help_heading = "Filesystem")]
+    pub buckets: Vec<String>,
+
+    /// How long directory listings and attributes are trusted before S3 is asked again, in
+    /// seconds, or `indefinite`.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_ttl, help_heading = "Filesystem")]
+    pub metadata_ttl: Duration,
+
+    /// Let users other than the one who mounted see the files (needs user_allow_other in
+    /// /etc/fuse.conf when not root).
+    #[arg(long, help_heading = "Filesystem")]
+    pub allow_other: bool,
+
+    /// Owner shown for every file [default: the mounting user].
+    #[arg(long, value_name = "N", help_heading = "Filesystem")]
+    pub uid: Option<u32>,
+
+    /// Group shown for every file [default: the mounting user's group].
+    #[arg(long, value_name = "N", help_heading = "Filesystem")]
+    pub gid: Option<u32>,
+
+    /// Permission bits of files, in octal.
+    #[arg(long, value_name = "M", default_value = "0444", value_parser = parse_mode, help_heading = "Filesystem")]
+    pub file_mode: u16,
+
+    /// Permission bits of directories, in octal.
+    #[arg(long, value_name = "M", default_value = "0555", value_parser = parse_mode, help_heading = "Filesystem")]
+    pub dir_mode: u16,
+
+    /// Stay attached to the terminal and log to standard error instead of running as a
+    /// daemon.
+    #[arg(long, short = 'f', help_heading = "Process")]
+    pub foreground: bool,
+
+    /// Log at debug level (never secrets).
+    #[arg(long, help_heading = "Process")]
+    pub debug: bool,
+
+    /// Append the log to this file [default: standard error with --foreground, else
+    /// $XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log].
+    #[arg(long, value_name = "F", help_heading = "Process")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub cognito: CognitoArgs,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Log at debug level to standard error (never secrets).
+    #[arg(long)]
+    pub debug: bool,
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    if s.eq_ignore_ascii_case("indefinite") {
+        // About a century: "forever" for a mount, and still valid for the kernel's TTLs.
+        return Ok(Duration::from_secs(100 * 365 * 24 * 3600));
+    }
+    s.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("'{s}' is neither a number of seconds nor 'indefinite'"))
+}
+
+fn parse_mode(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{s}' is not an octal mode such as 0444"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn modes_and_ttls_parse() {
+        assert_eq!(parse_mode("0444"), Ok(0o444));
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert!(parse_mode("999").is_err());
+        assert_eq!(parse_ttl("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_ttl("indefinite").unwrap() > Duration::from_secs(1 << 30));
+        assert!(parse_ttl("soon").is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! The commands: `login` and `mount`, from parsed arguments to a running mount.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use fuser::{MountOption, SessionACL};
+use tokio::sync::Notify;
+
+use crate::auth::provider::expiry_text;
+use crate::auth::secret::{
+    prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, SecretInputError,
+};
+use crate::auth::{
+    sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
+};
+use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
+use crate::daemon::{daemonize, Ready};
+use crate::fs::{Fs, FsConfig};
+use crate::fuse::{FuseAdapter, Presentation};
+use crate::s3::counters::Counters;
+use crate::s3::sdk::SdkStore;
+
+/// The environment variable that may hold the password, for automation.
+pub const PASSWORD_ENV: &str = "COGNITO_S3FS_PASSWORD";
+
+/// A failure with the one line the user sees.
+type Fallible<T> = Result<T, String>;
+
+/// Everything needed to log in through Cognito.
+struct Login {
+    config: CognitoConfig,
+    password: Secret,
+    new_password: Option<Secret>,
+}
+
+/// Reads the Cognito options; `None` when none of them is given.
+fn cognito_login(args: &CognitoArgs) -> Fallible<Option<Login>> {
+    let fields = [
+        ("--user-pool-id", &args.user_pool_id),
+        ("--client-id", &args.client_id),
+        ("--identity-pool-id", &args.identity_pool_id),
+        ("--username", &args.username),
+    ];
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.len() == fields.len() {
+        return Ok(None);
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "to log in through Cognito, also give {}",
+            missing.join(", ")
+        ));
+    }
+    let user_pool_id = args.user_pool_id.clone().unwrap_or_default();
+    let username = args.username.clone().unwrap_or_default();
+    let region = cognito_region(args.region.as_deref(), &user_pool_id)?;
+    let client_secret = args
+        .client_secret_file
+        .as_deref()
+        .map(|p| read_secret_file("client secret", p))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let new_password = args
+        .new_password_file
+        .as_deref()
+        .map(|p| read_secret_file("new password", p))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let password = read_password(args, &username).map_err(|e| e.to_string())?;
+    Ok(Some(Login {
+        config: CognitoConfig {
+            region,
+            user_pool_id,
+            client_id: args.client_id.clone().unwrap_or_default(),
+            client_secret,
+            identity_pool_id: args.identity_pool_id.clone().unwrap_or_default(),
+            username,
+        },
+        password,
+        new_password,
+    }))
+}
+
+/// `--region`, else AWS_REGION / AWS_DEFAULT_REGION, else the prefix of the user pool id.
+fn cognito_region(flag: Option<&str>, user_pool_id: &str) -> Fallible<String> {
+    let from_env = || {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    };
+    let from_pool = || {
+        user_pool_id
+            .split_once('_')
+            .map(|(r, _)| r.to_owned())
+            .filter(|r| !r.is_empty())
+    };
+    flag.map(str::to_owned)
+        .or_else(from_env)
+        .or_else(from_pool)
+        .ok_or_else(|| "no region: give --region or set AWS_REGION".to_owned())
+}
+
+/// The password from, in order: --password-file, --password-stdin, the environment, a prompt.
+fn read_password(args: &CognitoArgs, username: &str) -> Result<Secret, SecretInputError> {
+    if let Some(path) = &args.password_file {
+        return read_secret_file("password", path);
+    }
+    if args.password_stdin {
+        return read_secret_stdin("password");
+    }
+    if let Ok(value) = std::env::var(PASSWORD_ENV) {
+        // Read once, then gone from the environment, so no child process inherits it.
+        std::env::remove_var(PASSWORD_ENV);
+        return Ok(Secret::new(value));
+    }
+    prompt_secret("password", &format!("Password for {username}: "))
+}
+
+/// The S3 endpoint in effect, if any: the flag, else the SDK's variables.
+fn s3_endpoint(endpoint: &EndpointArgs) -> Option<String> {
+    endpoint.endpoint_url.clone().or_else(|| {
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    })
+}
+
+/// Path-style addressing is needed when the endpoint is an IP address or localhost:
+/// `bucket.127.0.0.1` does not resolve.
+fn wants_path_style(endpoint: &EndpointArgs) -> bool {
+    endpoint.force_path_style
+        || s3_endpoint(endpoint).is_some_and(|url| {
+            let host = url
+                .split("://")
+                .nth(1)
+                .unwrap_or(&url)
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("");
+            host == "localhost"
+                || host.parse::<std::net::Ipv4Addr>().is_ok()
+                || url.contains("://[")
+        })
+}
+
+async fn sdk_config(region: Option<&str>, endpoint: &EndpointArgs, anonymous: bool) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_owned()));
+    }
+    if let Some(url) = &endpoint.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if anonymous {
+        // The Cognito calls are unsigned: never consult the default credentials chain.
+        loader = loader.no_credentials();
+    }
+    loader.load().await
+}
+
+fn new_password_source(
+    given: Option<Secret>,
+) -> impl FnMut() -> Result<Secret, SecretInputError> + Send {
+    let mut given = given;
+    move || match given.take() {
+        Some(p) => Ok(p),
+        None => prompt_new_password(),
+    }
+}
+
+/// Runs the Cognito chain once on a runtime that is gone when this returns.
+fn sign_in_once(login: &mut Login, endpoint: &EndpointArgs) -> Fallible<SignedIn> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let password = login.password.clone();
+    let mut source = new_password_source(login.new_password.take());
+    let config = login.config.clone();
+    let result = rt.block_on(async {
+        let sdk = sdk_config(Some(&config.region), endpoint, true).await;
+        let client = CognitoClient::new(config, &sdk);
+        sign_in(&client, password, Some(&mut source)).await
+    });
+    drop(rt);
+    result.map_err(|e| e.to_string())
+}
+
+/// `cognito-s3fs login`.
+pub fn login_command(args: LoginArgs) -> ExitCode {
+    crate::logging::init_stderr(args.debug);
+    let result = cognito_login(&args.cognito).and_then(|login| {
+        let mut login = login
+            .ok_or("login needs --user-pool-id, --client-id, --identity-pool-id and --username")?;
+        let signed_in = sign_in_once(&mut login, &args.endpoint)?;
+        println!("identity id: {}", signed_in.identity_id);
+        println!(
+            "credentials expire: {}",
+            expiry_text(signed_in.credentials.expiry())
+        );
+        Ok(())
+    });
+    finish(result)
+}
+
+fn finish(result: Fallible<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cognito-s3fs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_mountpoint(path: &Path) -> Fallible<PathBuf> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("mountpoint {}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("mountpoint {} is not a directory", path.display()));
+    }
+    if is_mounted(path) {
+        return Err(format!(
+            "{} is already a mountpoint; unmount it first (fusermount3 -u {})",
+            path.display(),
+            path.display()
+        ));
+    }
+    path.canonicalize()
+        .map_err(|e| format!("mountpoint {}: {e}", path.display()))
+}
+
+/// Whether something is mounted at `path` (per /proc/self/mountinfo).
+fn is_mounted(path: &Path) -> bool {
+    let Ok(canon) = path.canonicalize() else {
+        return false;
+    };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = canon.to_string_lossy().replace(' ', "\\040");
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| m == want)
+}
+
+/// `cognito-s3fs mount`.
+pub fn mount_command(args: MountArgs) -> ExitCode {
+    let prepared = check_mountpoint(&args.mountpoint).and_then(|mountpoint| {
+        let mut login = cognito_login(&args.cognito)?;
+        let signed_in = match login.as_mut() {
+            Some(l) => Some(sign_in_once(l, &args.endpoint)?),
+            None => None,
+        };
+        Ok((mountpoint, login, signed_in))
+    });
+    let (mountpoint, login, signed_in) = match prepared {
+        Ok(p) => p,
+        Err(message) => return finish(Err(message)),
+    };
+    if let Err(message) = init_mount_logging(&args) {
+        return finish(Err(message));
+    }
+    let mut ready = if args.foreground {
+        Ready::foreground()
+    } else {
+        match daemonize() {
+            Ok(ready) => ready,
+            Err(e) => return finish(Err(format!("cannot start the daemon: {e}"))),
+        }
+    };
+    let cognito = login.map(|l| l.config).zip(signed_in);
+    match serve(&args, &mountpoint, cognito, &mut ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ready.failure(&message);
+            finish(Err(message))
+        }
+    }
+}
+
+fn init_mount_logging(args: &MountArgs) -> Fallible<()> {
+    match (&args.log_file, args.foreground) {
+        (None, true) => {
+            crate::logging::init_stderr(args.debug);
+            Ok(())
+        }
+        (path, _) => {
+            let path = path
+                .clone()
+                .unwrap_or_else(crate::logging::default_log_file);
+            crate::logging::init_file(&path, args.debug)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
+        }
+    }
+}
+
+/// Builds the S3 client, the filesystem and the mount, then serves until unmounted.
+fn serve(
+    args: &MountArgs,
+    mountpoint: &Path,
+    cognito: Option<(CognitoConfig, SignedIn)>,
+    ready: &mut Ready,
+) -> Fallible<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cognito-s3fs")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let stop = Arc::new(Notify::new());
+    let region = cognito
+        .as_ref()
+        .map(|(c, _)| c.region.clone())
+        .or_else(|| args.cognito.region.clone());
+    let sdk = rt.block_on(sdk_config(
+        region.as_deref(),
+        &args.endpoint,
+        cognito.is_some(),
+    ));
+    let mut s3 =
+        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(wants_path_style(&args.endpoint));
+    if let Some((config, signed_in)) = cognito {
+        let identity = signed_in.identity_id.clone();
+        let backend = Arc::new(CognitoClient::new(config, &sdk));
+        let provider = CognitoCredentialsProvider::new(backend, signed_in);
+        rt.spawn(provider.clone().run_refresher(stop.clone()));
+        tracing::info!(identity_id = %identity, "logged in through Cognito");
+        s3 = s3
+            .credentials_provider(provider)
+            .identity_cache(aws_config::identity::IdentityCache::no_cache());
+    }
+    let store = SdkStore::new(aws_sdk_s3::Client::from_conf(s3.build()));
+    let counters = store.counters();
+    let fs = Arc::new(Fs::new(
+        Arc::new(store),
+        FsConfig {
+            buckets: (!args.buckets.is_empty()).then(|| args.buckets.clone()),
+            metadata_ttl: args.metadata_ttl,
+        },
+    ));
+    let look = Presentation {
+        // SAFETY: getuid/getgid cannot fail.
+        uid: args.uid.unwrap_or_else(|| unsafe { libc::getuid() }),
+        gid: args.gid.unwrap_or_else(|| unsafe { libc::getgid() }),
+        file_mode: args.file_mode,
+        dir_mode: args.dir_mode,
+    };
+    let adapter = FuseAdapter::new(fs, rt.handle().clone(), look);
+    let mut session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
+        .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    rt.spawn(on_signals(
+        session.unmount_callable(),
+        mountpoint.to_owned(),
+        counters.clone(),
+    ));
+    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    ready.success();
+    let result = session.run();
+    stop.notify_waiters();
+    tracing::info!(requests = %counters.snapshot(), "unmounted");
+    drop(rt);
+    result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
+}
+
+fn fuse_config(allow_other: bool) -> fuser::Config {
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("cognito-s3fs".into()),
+        MountOption::Subtype("cognito-s3fs".into()),
+        MountOption::RO,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoAtime,
+        MountOption::DefaultPermissions,
+    ];
+    config.acl = if allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(2);
+    config
+}
+
+/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 logs the request counters.
+async fn on_signals(
+    mut unmounter: fuser::SessionUnmounter,
+    mountpoint: PathBuf,
+    counters: Arc<Counters>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = usr1.recv() => tracing::info!(requests = %counters.snapshot(), "request counters"),
+        }
+    }
+    tracing::info!("signal received: unmounting");
+    if let Err(err) = unmounter.unmount() {
+        tracing::warn!(error = %err, "unmount failed; detaching the mount lazily");
+        let status = std::process::Command::new("fusermount3")
+            .arg("-uz")
+            .arg(&mountpoint)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            tracing::error!(
+                "lazy unmount failed too; run: fusermount3 -uz {}",
+                mountpoint.display()
+            );
+        }
+    }
+}
