@@ -221,7 +221,10 @@ impl IdentityBackend for CognitoClient {
         match out.challenge_name() {
             Some(ChallengeNameType::NewPasswordRequired) => {
                 let source = new_password.ok_or(AuthError::NewPasswordRequired)?;
-                let fresh = source().map_err(AuthError::Input)?;
+                let fresh = source().map_err(|e| match e {
+                    SecretInputError::NoTerminal { .. } => AuthError::NewPasswordRequired,
+                    other => AuthError::Input(other),
+                })?;
                 let tokens = self
                     .respond_new_password(out.session().map(str::to_owned), &fresh)
                     .await?;

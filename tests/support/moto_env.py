@@ -99,6 +99,7 @@ time.tzset()
 USERS = {
     "alice": {"password": "Correct-Horse-Battery-1"},
     "newbie": {"temporary_password": "Temp-Pass-Word-1"},
+    "newbie2": {"temporary_password": "Temp-Pass-Word-2"},
     "bob": {"password": "Another-Good-Pass-2"},
 }
 

@@ -1,0 +1,422 @@
+//! End-to-end: the real binary logs in against moto and mounts through FUSE; ordinary tools
+//! read through the kernel.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{is_mounted, sha256_hex, wait_exit, Emulator, Mounted, Rng};
+
+/// What the mount should show for the seeded objects, by the rules of SEMANTICS.md.
+struct Expected {
+    /// "bucket/path" -> (size, sha256)
+    files: BTreeMap<String, (u64, String)>,
+    /// "bucket" or "bucket/path"
+    dirs: BTreeSet<String>,
+}
+
+fn expected(emu: &Emulator) -> Expected {
+    let mut files = BTreeMap::new();
+    let mut dirs = BTreeSet::new();
+    for (bucket, key, size, sha) in emu.objects() {
+        dirs.insert(bucket.clone());
+        let marker = key.ends_with('/');
+        let parts: Vec<&str> = key.trim_end_matches('/').split('/').collect();
+        let bad = |c: &&str| c.is_empty() || *c == "." || *c == ".." || c.len() > 255;
+        let usable = parts.iter().position(bad).unwrap_or(parts.len());
+        // Every usable ancestor is a directory, and so is a marker itself.
+        let dir_depth = if marker {
+            usable
+        } else {
+            usable.min(parts.len() - 1)
+        };
+        for i in 1..=dir_depth {
+            dirs.insert(format!("{bucket}/{}", parts[..i].join("/")));
+        }
+        if usable == parts.len() && !marker {
+            files.insert(format!("{bucket}/{}", parts.join("/")), (size, sha));
+        }
+    }
+    // A name that is both a file and a directory is the directory.
+    files.retain(|path, _| !dirs.contains(path));
+    Expected { files, dirs }
+}
+
+fn children(exp: &Expected, dir: &str) -> BTreeSet<String> {
+    let prefix = format!("{dir}/");
+    exp.files
+        .keys()
+        .chain(exp.dirs.iter())
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter(|rest| !rest.contains('/'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn names_in(path: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+#[test]
+fn mounted_tree_matches_the_seed() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let exp = expected(&emu);
+
+    assert_eq!(
+        names_in(&mnt.path),
+        BTreeSet::from(["alpha".into(), "beta".into()])
+    );
+    for dir in &exp.dirs {
+        let on_disk = names_in(&mnt.path.join(dir));
+        assert_eq!(on_disk, children(&exp, dir), "listing of {dir}");
+        let ls = Command::new("ls")
+            .arg("-la")
+            .arg(mnt.path.join(dir))
+            .output()
+            .unwrap();
+        assert!(ls.status.success(), "ls -la {dir}: {ls:?}");
+        let text = String::from_utf8(ls.stdout).unwrap();
+        for name in children(&exp, dir) {
+            assert!(text.contains(&name), "ls -la {dir} lacks {name}:\n{text}");
+        }
+    }
+    // The seed's special cases are really there.
+    for path in [
+        "alpha/empty.bin",
+        "alpha/with space/name with spaces.txt",
+        "alpha/unicode/héllo-wörld-日本.txt",
+        "alpha/marker/inside.txt",
+        "alpha/clash/child.txt",
+    ] {
+        assert!(exp.files.contains_key(path), "{path}");
+    }
+    assert!(exp.dirs.contains("alpha/emptymarker") && exp.dirs.contains("alpha/clash"));
+    assert!(
+        children(&exp, "alpha/slashes").is_empty(),
+        "the // key is hidden"
+    );
+
+    let paths: Vec<_> = exp.files.keys().map(|p| mnt.path.join(p)).collect();
+    let out = Command::new("sha256sum").args(&paths).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for (line, (path, (_, sha))) in text.lines().zip(&exp.files) {
+        assert!(line.starts_with(sha.as_str()), "sha256 of {path}: {line}");
+    }
+    assert_eq!(text.lines().count(), exp.files.len());
+    for (path, (size, _)) in &exp.files {
+        let meta = std::fs::metadata(mnt.path.join(path)).unwrap();
+        assert_eq!(meta.len(), *size, "size of {path}");
+    }
+}
+
+#[test]
+fn a_16_mib_object_reads_right_with_dd_and_at_random_offsets() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let (_, (size, sha)) = expected(&emu)
+        .files
+        .into_iter()
+        .find(|(p, _)| p == "alpha/big/sixteen.bin")
+        .unwrap();
+    assert_eq!(size, 16 * 1024 * 1024);
+    let path = mnt.path.join("alpha/big/sixteen.bin");
+    let dd = Command::new("dd")
+        .arg(format!("if={}", path.display()))
+        .args(["bs=1M", "status=none"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(dd.status.success());
+    assert_eq!(dd.stdout.len() as u64, size);
+    assert_eq!(sha256_hex(&dd.stdout), sha);
+
+    let file = std::fs::File::open(&path).unwrap();
+    let mut rng = Rng(0x5eed);
+    for _ in 0..200 {
+        let offset = rng.next() % size;
+        let len = 1 + (rng.next() % (300 * 1024)) as usize;
+        let mut buf = vec![0u8; len];
+        let n = file.read_at(&mut buf, offset).unwrap();
+        let end = (offset as usize + len).min(size as usize);
+        assert_eq!(n, end - offset as usize);
+        assert_eq!(
+            &buf[..n],
+            &dd.stdout[offset as usize..end],
+            "read {offset}+{len}"
+        );
+    }
+}
+
+#[test]
+fn every_change_is_refused_with_erofs() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let file = mnt.path.join("alpha/hello.txt");
+    let dir = mnt.path.join("alpha");
+    let erofs = |r: std::io::Result<()>, what: &str| {
+        let err = r.expect_err(what);
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{what}: {err}");
+    };
+    use std::os::unix::fs::PermissionsExt;
+    erofs(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .map(drop),
+        "write",
+    );
+    erofs(
+        std::fs::File::create(dir.join("new.txt")).map(drop),
+        "create",
+    );
+    erofs(std::fs::create_dir(dir.join("newdir")), "mkdir");
+    erofs(std::fs::remove_file(&file), "unlink");
+    erofs(std::fs::remove_dir(dir.join("nested")), "rmdir");
+    erofs(std::fs::rename(&file, dir.join("moved.txt")), "rename");
+    erofs(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_len(0)),
+        "truncate",
+    );
+    erofs(
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o777)),
+        "chmod",
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello, world\n");
+}
+
+fn assert_refused(out: &std::process::Output, mountpoint_hint: &str, expect: &str) {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(expect), "{err}");
+    assert!(
+        common::pids_mentioning(mountpoint_hint).is_empty(),
+        "no process left"
+    );
+}
+
+#[test]
+fn wrong_password_and_unknown_user_fail_fast_and_mount_nothing() {
+    let emu = Emulator::start();
+    for (user, password, expect) in [
+        (
+            "alice",
+            "not-the-password",
+            "Incorrect username or password",
+        ),
+        ("mallory", "whatever-1", "does not exist"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        let started = Instant::now();
+        let out = emu
+            .command("mount", "alice")
+            .env("COGNITO_S3FS_PASSWORD", password)
+            .args(emu.auth_args(user))
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_refused(&out, &mnt.to_string_lossy(), expect);
+        assert!(!is_mounted(&mnt));
+    }
+}
+
+#[test]
+fn a_temporary_password_is_replaced_from_a_file() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let newpw = dir.path().join("newpw");
+    std::fs::write(&newpw, "Brand-New-Pass-7\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&newpw, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let without = emu
+        .command("login", "newbie")
+        .args(emu.auth_args("newbie"))
+        .output()
+        .unwrap();
+    assert_refused(&without, "newbie-no-such", "--new-password-file");
+
+    let newpw_arg = newpw.to_str().unwrap();
+    let mnt = Mounted::start(&emu, "newbie", &["--new-password-file", newpw_arg])
+        .unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+    // The new password is now the password.
+    let login = emu
+        .command("login", "newbie")
+        .env("COGNITO_S3FS_PASSWORD", "Brand-New-Pass-7")
+        .args(emu.auth_args("newbie"))
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{login:?}");
+}
+
+#[test]
+fn a_temporary_password_is_replaced_on_a_terminal() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let log = dir.path().join("daemon.log");
+    let mut cmd = emu.command("mount", "newbie2");
+    cmd.env_remove("COGNITO_S3FS_PASSWORD");
+    let mut argv: Vec<String> = vec![common::BIN.into(), "mount".into()];
+    argv.extend(emu.auth_args("newbie2"));
+    argv.extend([
+        mnt.to_string_lossy().into(),
+        "--log-file".into(),
+        log.to_string_lossy().into(),
+    ]);
+    // A real pseudo-terminal: the driver waits for each prompt before it answers.
+    let python = common::repo_root().join(".venv/bin/python");
+    let out = Command::new(python)
+        .arg(common::repo_root().join("tests/support/pty_drive.py"))
+        .args([
+            "--expect",
+            "Password for newbie2:",
+            "--send",
+            &emu.password("newbie2"),
+        ])
+        .args(["--expect", "New password:", "--send", "Typed-New-Pass-8"])
+        .args([
+            "--expect",
+            "Repeat new password:",
+            "--send",
+            "Typed-New-Pass-8",
+        ])
+        .arg("--")
+        .args(&argv)
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env_remove("COGNITO_S3FS_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !transcript.contains("Typed-New-Pass-8"),
+        "no echo: {transcript}"
+    );
+    assert!(is_mounted(&mnt));
+    assert_eq!(
+        std::fs::read(mnt.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+    let pids = common::pids_mentioning(&mnt.to_string_lossy());
+    assert!(Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success());
+    for pid in pids {
+        assert!(wait_exit(pid, Duration::from_secs(10)));
+    }
+}
+
+#[test]
+fn sigterm_unmounts_and_exits_zero() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut child = emu
+        .command("mount", "alice")
+        .args(emu.auth_args("alice"))
+        .arg(&mnt)
+        .arg("--foreground")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use std::io::BufRead;
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "exited before mounting"
+        );
+        if line.contains("mounted") {
+            break;
+        }
+    }
+    assert!(is_mounted(&mnt));
+    assert_eq!(
+        std::fs::read(mnt.join("beta/data/readme.md"))
+            .unwrap()
+            .len(),
+        40
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn fusermount_u_ends_the_daemon() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let pid = mnt.daemon_pid();
+    assert!(Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt.path)
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        wait_exit(pid, Duration::from_secs(10)),
+        "daemon still running"
+    );
+    assert!(!is_mounted(&mnt.path));
+    assert!(mnt.log_text().contains("unmounted"));
+}
+
+#[test]
+fn login_prints_the_identity_and_expiry_but_no_secret() {
+    let emu = Emulator::start();
+    let out = emu
+        .command("login", "alice")
+        .args(emu.auth_args("alice"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("identity id: us-east-1:"), "{text}");
+    assert!(text.contains("credentials expire:"), "{text}");
+    for secret in [emu.password("alice").as_str(), "ABCSECRETKEY", "ABC12345"] {
+        assert!(!text.contains(secret));
+    }
+}
+
+#[test]
+fn refused_when_the_mountpoint_is_missing() {
+    let emu = Emulator::start();
+    let out = emu
+        .command("mount", "alice")
+        .args(emu.auth_args("alice"))
+        .arg("/nonexistent/cognito-s3fs-mnt")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/cognito-s3fs-mnt"), "{err}");
+}
