@@ -187,3 +187,82 @@ mod tests {
         assert_eq!(child_key("", &name("f")), "f");
     }
 }
+
+/// The examples table of SEMANTICS.md, executed.
+#[cfg(test)]
+mod semantics_examples {
+    use super::*;
+
+    /// Unquotes a table cell: `"..."` with `\0` for NUL and `c{N}` for N copies of `c`.
+    fn cell(text: &str) -> String {
+        let inner = text
+            .trim()
+            .trim_matches('`')
+            .trim_matches('"')
+            .replace("\\0", "\0");
+        match inner.split_once('{') {
+            Some((c, rest)) if rest.ends_with('}') && c.chars().count() == 1 => {
+                c.repeat(rest.trim_end_matches('}').parse().unwrap())
+            }
+            _ => inner,
+        }
+    }
+
+    fn expected(text: &str) -> Child {
+        let text = text.trim();
+        if let Some(why) = text.strip_prefix("hidden: ") {
+            return Child::Hidden(match why {
+                "empty" => NameRejection::Empty,
+                "." => NameRejection::Dot,
+                ".." => NameRejection::DotDot,
+                "NUL" => NameRejection::Nul,
+                "too long" => NameRejection::TooLong,
+                other => panic!("unknown reason {other}"),
+            });
+        }
+        if text == "own marker" {
+            return Child::SelfMarker;
+        }
+        let (kind, name) = text.split_once(' ').unwrap();
+        let name = ValidName::parse(&cell(name)).unwrap();
+        match kind {
+            "file" => Child::File(name),
+            "dir" => Child::Dir(name),
+            other => panic!("unknown kind {other}"),
+        }
+    }
+
+    #[test]
+    fn semantics_examples() {
+        let doc = include_str!("../../SEMANTICS.md");
+        let rows = doc
+            .split("## Examples")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| `"));
+        let mut checked = 0;
+        for row in rows {
+            let cols: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+            let prefix = cell(cols[0]);
+            let (what, entry) = cols[1].trim().split_once(' ').unwrap();
+            let entry = cell(entry);
+            let got = match what {
+                "object" => object_child(
+                    &prefix,
+                    &ObjectInfo {
+                        key: entry.clone(),
+                        size: 0,
+                        last_modified: std::time::SystemTime::UNIX_EPOCH,
+                        etag: None,
+                    },
+                ),
+                "prefix" => prefix_child(&prefix, &entry),
+                other => panic!("unknown entry kind {other}"),
+            };
+            assert_eq!(got, expected(cols[2]), "row: {row}");
+            checked += 1;
+        }
+        assert!(checked >= 16, "only {checked} rows");
+    }
+}
