@@ -18,3 +18,4 @@ pub mod fuse;
 pub mod logging;
 pub mod run;
 pub mod s3;
+pub mod sdk_error;

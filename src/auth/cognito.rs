@@ -11,7 +11,6 @@ use aws_sdk_cognitoidentity::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -173,13 +172,13 @@ fn classify<E, R>(
 ) -> AuthError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + crate::sdk_error::HasStatus,
 {
     let message = err.message().unwrap_or_default().to_owned();
     let Some(code) = err.code().map(str::to_owned) else {
         return AuthError::Unreachable {
             op,
-            detail: DisplayErrorContext(&err).to_string(),
+            detail: crate::sdk_error::summary(&err),
         };
     };
     match code.as_str() {

@@ -29,7 +29,7 @@ pub enum AuthError {
         code: String,
         message: String,
     },
-    #[error("cannot reach Cognito ({op}): {detail}")]
+    #[error("Cognito {op} failed: {detail}")]
     Unreachable { op: &'static str, detail: String },
     #[error("unexpected answer from Cognito: {0}")]
     Protocol(String),

@@ -11,6 +11,8 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
 
+use crate::sdk_error::{summary, HasStatus};
+
 use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
 
 /// [`ObjectStore`] over `aws_sdk_s3::Client`.
@@ -37,9 +39,9 @@ impl SdkStore {
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HttpStatus,
+    R: std::fmt::Debug + HasStatus,
 {
-    let status = err.raw_response().map(HttpStatus::status);
+    let status = err.raw_response().map(HasStatus::http_status);
     let code = err.code().map(str::to_owned);
     match (code.as_deref(), status) {
         (Some("NoSuchKey"), _) => StoreError::NoSuchKey,
@@ -57,24 +59,13 @@ where
         (_, Some(403)) => StoreError::AccessDenied,
         (_, Some(404)) => StoreError::NoSuchKey,
         _ => {
-            let text = DisplayErrorContext(&err).to_string();
-            if text.contains("failed to load credentials") || text.contains("no credentials") {
-                StoreError::NoCredentials(text)
+            let full = DisplayErrorContext(&err).to_string();
+            if full.contains("failed to load credentials") || full.contains("no credentials") {
+                StoreError::NoCredentials(summary(&err))
             } else {
-                StoreError::Other(text)
+                StoreError::Other(summary(&err))
             }
         }
-    }
-}
-
-/// The HTTP status of a raw response, whatever the response type.
-pub trait HttpStatus {
-    fn status(&self) -> u16;
-}
-
-impl HttpStatus for aws_smithy_runtime_api::http::Response {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 
