@@ -218,9 +218,8 @@ fn wrong_password_and_unknown_user_fail_fast_and_mount_nothing() {
         ),
         ("mallory", "whatever-1", "does not exist"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
+        let guard = Mounted::prepare();
+        let mnt = guard.path.clone();
         let started = Instant::now();
         let out = emu
             .command("mount", "alice")
@@ -271,10 +270,8 @@ fn a_temporary_password_is_replaced_from_a_file() {
 #[test]
 fn a_temporary_password_is_replaced_on_a_terminal() {
     let emu = Emulator::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let log = dir.path().join("daemon.log");
+    let guard = Mounted::prepare();
+    let (mnt, log) = (guard.path.clone(), guard.log.clone());
     let mut cmd = emu.command("mount", "newbie2");
     cmd.env_remove("COGNITO_S3FS_PASSWORD");
     let mut argv: Vec<String> = vec![common::BIN.into(), "mount".into()];
@@ -333,9 +330,8 @@ fn a_temporary_password_is_replaced_on_a_terminal() {
 #[test]
 fn sigterm_unmounts_and_exits_zero() {
     let emu = Emulator::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
+    let guard = Mounted::prepare();
+    let mnt = guard.path.clone();
     let mut child = emu
         .command("mount", "alice")
         .args(emu.auth_args("alice"))
@@ -419,4 +415,48 @@ fn refused_when_the_mountpoint_is_missing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/cognito-s3fs-mnt"), "{err}");
+}
+
+#[test]
+fn an_app_client_with_a_secret_logs_in_with_secret_hash() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, emu.get("client_secret")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut args = emu.auth_args("alice");
+    let client = args.iter().position(|a| a == "--client-id").unwrap() + 1;
+    args[client] = emu.get("secret_client_id");
+    let out = emu
+        .command("login", "alice")
+        .args(&args)
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&emu.get("client_secret")));
+
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let open = emu
+        .command("login", "alice")
+        .args(&args)
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(!open.status.success());
+    assert!(String::from_utf8_lossy(&open.stderr).contains("chmod 600"));
+}
+
+#[test]
+fn bucket_option_limits_the_root_and_df_answers() {
+    let emu = Emulator::start();
+    let mnt =
+        Mounted::start(&emu, "alice", &["--bucket", "beta"]).unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(names_in(&mnt.path), BTreeSet::from(["beta".to_string()]));
+    let df = Command::new("df").arg(&mnt.path).output().unwrap();
+    assert!(df.status.success(), "{df:?}");
+    assert!(String::from_utf8_lossy(&df.stdout).contains("cognito-s3fs"));
 }

@@ -212,14 +212,11 @@ impl Mounted {
     }
 
     pub fn start_with(cmd: &mut Command, extra: &[&str]) -> Result<Mounted, Output> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mnt");
-        std::fs::create_dir(&path).unwrap();
-        let log = dir.path().join("daemon.log");
+        let mnt = Mounted::prepare();
         let out = cmd
-            .arg(&path)
+            .arg(&mnt.path)
             .arg("--log-file")
-            .arg(&log)
+            .arg(&mnt.log)
             .arg("--debug")
             .args(extra)
             .output()
@@ -227,12 +224,20 @@ impl Mounted {
         if !out.status.success() {
             return Err(out);
         }
-        assert!(is_mounted(&path), "exit 0 must mean mounted");
-        Ok(Mounted {
+        assert!(is_mounted(&mnt.path), "exit 0 must mean mounted");
+        Ok(mnt)
+    }
+
+    /// An empty mountpoint whose guard cleans up whatever gets mounted there.
+    pub fn prepare() -> Mounted {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).unwrap();
+        Mounted {
             path,
-            log,
+            log: dir.path().join("daemon.log"),
             _dir: dir,
-        })
+        }
     }
 
     pub fn daemon_pid(&self) -> i32 {
