@@ -114,6 +114,11 @@ pub struct MountArgs {
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_ttl, help_heading = "Filesystem")]
     pub metadata_ttl: Duration,
 
+    /// How long one S3 request may take, retries included, before the read or listing
+    /// fails with EIO.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Filesystem")]
+    pub request_timeout: Duration,
+
     /// Let users other than the one who mounted see the files (needs user_allow_other in
     /// /etc/fuse.conf when not root).
     #[arg(long, help_heading = "Filesystem")]
@@ -171,6 +176,14 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     s.parse::<u64>()
         .map(Duration::from_secs)
         .map_err(|_| format!("'{s}' is neither a number of seconds nor 'indefinite'"))
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
 }
 
 fn parse_mode(s: &str) -> Result<u16, String> {

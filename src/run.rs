@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use fuser::{MountOption, SessionACL};
@@ -20,6 +21,7 @@ use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::{FuseAdapter, Presentation};
 use crate::s3::counters::Counters;
+use crate::s3::retry::{RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
 
 /// The environment variable that may hold the password, for automation.
@@ -161,6 +163,13 @@ async fn sdk_config(region: Option<&str>, endpoint: &EndpointArgs, anonymous: bo
         // The Cognito calls are unsigned: never consult the default credentials chain.
         loader = loader.no_credentials();
     }
+    loader = loader.timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build(),
+    );
     loader.load().await
 }
 
@@ -336,8 +345,17 @@ fn serve(
             .credentials_provider(provider)
             .identity_cache(aws_config::identity::IdentityCache::no_cache());
     }
-    let store = SdkStore::new(aws_sdk_s3::Client::from_conf(s3.build()));
-    let counters = store.counters();
+    // Retries happen in RetryingStore, which has no retry quota to run dry under faults.
+    s3 = s3
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    let sdk_store = SdkStore::new(aws_sdk_s3::Client::from_conf(s3.build()));
+    let counters = sdk_store.counters();
+    let store = RetryingStore::new(sdk_store, RetryPolicy::with_deadline(args.request_timeout));
     let fs = Arc::new(Fs::new(
         Arc::new(store),
         FsConfig {

@@ -45,9 +45,10 @@ impl FsError {
                 | StoreError::NoCredentials(_)
                 | StoreError::Archived => libc::EACCES,
                 StoreError::PreconditionFailed => libc::ESTALE,
-                StoreError::Throttled | StoreError::ShortBody { .. } | StoreError::Other(_) => {
-                    libc::EIO
-                }
+                StoreError::Throttled
+                | StoreError::ShortBody { .. }
+                | StoreError::Unavailable(_)
+                | StoreError::Other(_) => libc::EIO,
             },
         }
     }

@@ -10,6 +10,7 @@
 pub mod counters;
 pub mod faulty;
 pub mod memory;
+pub mod retry;
 pub mod sdk;
 
 use std::fmt;
@@ -67,9 +68,25 @@ pub enum StoreError {
     /// The body ended before the requested range was complete.
     #[error("response body cut short: got {got} of {expected} bytes")]
     ShortBody { got: u64, expected: u64 },
-    /// Anything else: network trouble, 5xx, unexpected answers.
+    /// Worth retrying: a server error, a reset or refused connection, a timeout.
+    #[error("S3 unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: an unexpected answer that retrying will not change.
     #[error("{0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if sent again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Throttled
+                | StoreError::Unavailable(_)
+                | StoreError::ShortBody { .. }
+                | StoreError::ExpiredToken
+        )
+    }
 }
 
 /// The store trait. Every method is one S3 request (plus the SDK's own retries).

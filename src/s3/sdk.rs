@@ -35,6 +35,16 @@ impl SdkStore {
     }
 }
 
+/// Whether the request failed because no credentials could be had.
+fn is_credentials_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let full = DisplayErrorContext(err).to_string();
+    full.contains("failed to load credentials") || full.contains("no credentials")
+}
+
 /// Classifies an SDK error by S3 error code first, then HTTP status.
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
@@ -58,9 +68,16 @@ where
         | (_, Some(429 | 503)) => StoreError::Throttled,
         (_, Some(403)) => StoreError::AccessDenied,
         (_, Some(404)) => StoreError::NoSuchKey,
+        (_, Some(500..=599)) => StoreError::Unavailable(summary(&err)),
+        _ if matches!(
+            err,
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+        ) && !is_credentials_failure(&err) =>
+        {
+            StoreError::Unavailable(summary(&err))
+        }
         _ => {
-            let full = DisplayErrorContext(&err).to_string();
-            if full.contains("failed to load credentials") || full.contains("no credentials") {
+            if is_credentials_failure(&err) {
                 StoreError::NoCredentials(summary(&err))
             } else {
                 StoreError::Other(summary(&err))
@@ -157,7 +174,9 @@ impl ObjectStore for SdkStore {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Other(format!("reading body: {}", DisplayErrorContext(&e))))?
+            .map_err(|e| {
+                StoreError::Unavailable(format!("reading body: {}", crate::sdk_error::chain(&e)))
+            })?
             .into_bytes();
         if expected >= 0 && body.len() as u64 != expected as u64 {
             return Err(StoreError::ShortBody {
