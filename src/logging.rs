@@ -17,10 +17,37 @@ pub fn default_log_file() -> PathBuf {
     base.join("cognito-s3fs").join("cognito-s3fs.log")
 }
 
+/// Targets whose TRACE output includes raw requests and responses (the password in an
+/// InitiateAuth body, the session token in a GetCredentialsForIdentity answer). They are
+/// capped at DEBUG whatever `COGNITO_S3FS_LOG` asks for.
+const CAPPED_AT_DEBUG: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_sdk_s3",
+    "aws_sdk_cognitoidentity",
+    "aws_sdk_cognitoidentityprovider",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
+
 fn filter(debug: bool) -> EnvFilter {
     let ours = if debug { "debug" } else { "info" };
-    EnvFilter::try_from_env("COGNITO_S3FS_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,cognito_s3fs={ours}")))
+    let mut filter = EnvFilter::try_from_env("COGNITO_S3FS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,cognito_s3fs={ours}")));
+    for target in CAPPED_AT_DEBUG {
+        if let Ok(directive) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }
 
 /// Logs to standard error.

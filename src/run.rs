@@ -117,11 +117,30 @@ fn read_password(args: &CognitoArgs, username: &str) -> Result<Secret, SecretInp
         return read_secret_stdin("password");
     }
     if let Ok(value) = std::env::var(PASSWORD_ENV) {
-        // Read once, then gone from the environment, so no child process inherits it.
+        // Read once, then gone: wiped from the process's original environment block (which
+        // /proc/PID/environ shows) and removed, so no child process inherits it either.
+        scrub_env_value(PASSWORD_ENV);
         std::env::remove_var(PASSWORD_ENV);
         return Ok(Secret::new(value));
     }
     prompt_secret("password", &format!("Password for {username}: "))
+}
+
+/// Overwrites the value of `name` in place in the environment block. Runs while the process
+/// is single-threaded, before any runtime starts.
+fn scrub_env_value(name: &str) {
+    let Ok(key) = std::ffi::CString::new(name) else {
+        return;
+    };
+    // SAFETY: getenv returns a pointer to the NUL-terminated value inside the environment
+    // block, or null; the block is writable process memory, and no other thread runs yet.
+    unsafe {
+        let value = libc::getenv(key.as_ptr());
+        if !value.is_null() {
+            let len = libc::strlen(value);
+            std::ptr::write_bytes(value, b'*', len);
+        }
+    }
 }
 
 /// The S3 endpoint in effect, if any: the flag, else the SDK's variables.
@@ -403,8 +422,29 @@ fn fuse_config(allow_other: bool) -> fuser::Config {
     } else {
         SessionACL::Owner
     };
+    // auto_unmount keeps fusermount3 watching the daemon, so even SIGKILL leaves no dead
+    // mount behind. fusermount3 accepts it only with allow_root/allow_other, which a
+    // non-root user may set only when /etc/fuse.conf has user_allow_other.
+    if can_allow_root() {
+        config.mount_options.push(MountOption::AutoUnmount);
+        if !allow_other {
+            config.acl = SessionACL::RootAndOwner;
+        }
+    } else {
+        tracing::info!("auto_unmount is off (needs root or user_allow_other in /etc/fuse.conf); after a crash run: fusermount3 -uz MOUNTPOINT");
+    }
     config.n_threads = Some(2);
     config
+}
+
+/// Whether this process may mount with allow_root.
+fn can_allow_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || std::fs::read_to_string("/etc/fuse.conf").is_ok_and(|conf| {
+        conf.lines()
+            .any(|l| l.split('#').next().unwrap_or("").trim() == "user_allow_other")
+    })
 }
 
 /// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 logs the request counters.

@@ -36,7 +36,7 @@ const MAX_MARGIN: Duration = Duration::from_secs(300);
 /// Credentials with less than this left are not handed out at all.
 const MIN_VALIDITY: Duration = Duration::from_secs(5);
 /// The longest wait between two attempts of a failing refresh.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// The refresh margin for credentials (or tokens) that live `lifetime`.
 pub fn margin_for(lifetime: Duration) -> Duration {

@@ -7,8 +7,8 @@ use std::ops::Range;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
 
 use crate::sdk_error::{summary, HasStatus};
@@ -39,17 +39,23 @@ impl SdkStore {
 fn is_credentials_failure<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    let full = DisplayErrorContext(err).to_string();
-    full.contains("failed to load credentials") || full.contains("no credentials")
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.is::<CredentialsError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Classifies an SDK error by S3 error code first, then HTTP status.
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HasStatus,
+    R: std::fmt::Debug + HasStatus + 'static,
 {
     let status = err.raw_response().map(HasStatus::http_status);
     let code = err.code().map(str::to_owned);

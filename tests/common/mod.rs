@@ -241,7 +241,13 @@ impl Mounted {
     }
 
     pub fn daemon_pid(&self) -> i32 {
-        let pids = pids_mentioning(&self.path.to_string_lossy());
+        let pids: Vec<i32> = pids_mentioning(&self.path.to_string_lossy())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe.ends_with("cognito-s3fs"))
+            })
+            .collect();
         assert_eq!(pids.len(), 1, "one daemon per mount: {pids:?}");
         pids[0]
     }
@@ -292,5 +298,58 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+/// Sends a JSON body to the proxy's control API.
+pub fn http_json(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
+        "{resp}"
+    );
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+impl Emulator {
+    /// Adds a fault to the proxy (see tests/support/moto_env.py for the fields).
+    pub fn inject(&self, spec: &str) {
+        http_json(&self.get("proxy_endpoint"), "POST", "/__proxy/faults", spec);
+    }
+
+    pub fn clear_faults(&self) {
+        http_json(&self.get("proxy_endpoint"), "DELETE", "/__proxy/faults", "");
+    }
+
+    /// Every token and key the proxy has seen in Cognito answers.
+    pub fn seen_secrets(&self) -> Vec<String> {
+        let body = http(&self.get("proxy_endpoint"), "GET", "/__proxy/secrets");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// Waits until `cond` holds, checking every 100 ms, for at most `limit`. Returns whether it
+/// held. For conditions that have no event to block on (a line appearing in a log file).
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -62,6 +62,7 @@ import hashlib
 import http.client
 import http.server
 import json
+import random
 import logging
 import os
 import signal
@@ -143,23 +144,52 @@ S3_OBJECT_SUBRESOURCES = {
 }
 
 
+SECRET_FIELDS = ("IdToken", "AccessToken", "RefreshToken", "SecretKey", "SessionToken")
+
+
 class ProxyState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.faults: list[dict] = []
+        # Fixed seed: a run's fault pattern is reproducible.
+        self.random = random.Random(20261126)
+        # Every token and key seen in a Cognito answer, for tests that check logs for leaks.
+        self.secrets: set[str] = set()
 
     def record(self, op: str) -> dict | None:
-        """Counts one request and returns the fault to apply to it, if any."""
+        """Counts one request and returns the fault to apply to it, if any.
+
+        A fault applies to the next `count` matching requests; with `rate`, each matching
+        request is hit with that probability (and `count` -1 means without end)."""
         with self.lock:
             self.counts[op] = self.counts.get(op, 0) + 1
             for fault in self.faults:
-                if fault["match"] in op and fault["count"] > 0:
+                if fault["match"] not in op or fault["count"] == 0:
+                    continue
+                if "rate" in fault and self.random.random() >= fault["rate"]:
+                    continue
+                if fault["count"] > 0:
                     fault["count"] -= 1
-                    applied = dict(fault)
-                    self.faults = [f for f in self.faults if f["count"] > 0]
-                    return applied
+                applied = dict(fault)
+                self.faults = [f for f in self.faults if f["count"] != 0]
+                return applied
         return None
+
+    def note_secrets(self, data: bytes) -> None:
+        """Remembers the secret fields of a JSON answer (nested one level in Credentials)."""
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        found = []
+        for part in (doc, doc.get("AuthenticationResult"), doc.get("Credentials")):
+            if isinstance(part, dict):
+                found += [str(part[f]) for f in SECRET_FIELDS if part.get(f)]
+        with self.lock:
+            self.secrets.update(found)
 
 
 def classify(method: str, path: str, headers, body: bytes) -> str:
@@ -293,6 +323,10 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 counts = dict(state.counts)
             return self._send_json(200, counts)
+        if path == "/__proxy/secrets" and self.command == "GET":
+            with state.lock:
+                secrets = sorted(state.secrets)
+            return self._send_json(200, secrets)
         if path == "/__proxy/reset" and self.command == "POST":
             with state.lock:
                 state.counts.clear()
@@ -320,12 +354,15 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                             fault[opt] = str(spec[opt])
                     if spec.get("delay_ms") is not None:
                         fault["delay_ms"] = int(spec["delay_ms"])
+                    if spec.get("rate") is not None:
+                        fault["rate"] = float(spec["rate"])
+                        fault["count"] = int(spec.get("count", -1))
                     if "status" not in fault and "delay_ms" not in fault:
                         raise ValueError("need status or delay_ms")
                 except (ValueError, KeyError, TypeError) as e:
                     return self._send_json(400, {"error": f"bad fault spec: {e}"})
                 with state.lock:
-                    if fault["count"] > 0:
+                    if fault["count"] != 0:
                         state.faults.append(fault)
                 return self._send_json(200, fault)
         return self._send_json(404, {"error": f"unknown control {self.command} {path}"})
@@ -394,12 +431,22 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 if fault["status"] == 0:
                     log(f"resetting connection for {op}")
                     return self._reset_connection()
-                return self._inject(op, fault)
+                if fault["status"] > 0:
+                    return self._inject(op, fault)
+        cut = fault is not None and fault.get("status") == -1
         try:
             resp, data = self._upstream_request(body)
         except OSError as e:
             self.close_connection = True
             return self._send(502, f"proxy: upstream error: {e}\n".encode(), "text/plain")
+        if self.headers.get("X-Amz-Target"):
+            self.server.state.note_secrets(data)
+        declared = len(data)
+        if cut:
+            # Status -1: the whole header, half the body, then a reset.
+            log(f"cutting the body of {op}")
+            data = data[: len(data) // 2]
+            self.close_connection = True
         self.send_response_only(resp.status, resp.reason)
         is_head = self.command == "HEAD"
         for k, v in resp.getheaders():
@@ -408,10 +455,13 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 continue
             self.send_header(k, v)
         if not is_head and not (100 <= resp.status < 200 or resp.status in (204, 304)):
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(declared))
         self.end_headers()
         if not is_head and data:
             self.wfile.write(data)
+        if cut:
+            self.wfile.flush()
+            self._reset_connection()
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,256 @@
+//! The mount under faults: S3 errors and resets through a fault-injecting proxy, Cognito
+//! down across a credential expiry, SIGKILL of the daemon, and secrets kept out of logs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{
+    is_mounted, pids_mentioning, sha256_hex, wait_exit, wait_until, Emulator, Mounted, Rng,
+};
+
+/// A mount whose S3 traffic goes through the proxy.
+fn mount_via_proxy(emu: &Emulator, extra: &[&str]) -> Mounted {
+    let mut cmd = emu.command("mount", "alice");
+    cmd.env("AWS_ENDPOINT_URL_S3", emu.get("proxy_endpoint"))
+        .args(emu.auth_args("alice"));
+    Mounted::start_with(&mut cmd, extra).unwrap_or_else(|o| panic!("{o:?}"))
+}
+
+fn seeded_sha(emu: &Emulator, key: &str) -> String {
+    emu.objects()
+        .into_iter()
+        .find(|o| o.1 == key)
+        .map(|o| o.3)
+        .unwrap()
+}
+
+#[test]
+fn sixteen_readers_verify_200_mib_under_a_20_percent_fault_rate() {
+    let emu = Emulator::start();
+    let mnt = mount_via_proxy(&emu, &[]);
+    let files = ["big/one.bin", "big/sixteen.bin"];
+    let truth: Arc<Vec<Vec<u8>>> = Arc::new(
+        files
+            .iter()
+            .map(|f| {
+                let data = std::fs::read(mnt.path.join("alpha").join(f)).unwrap();
+                assert_eq!(sha256_hex(&data), seeded_sha(&emu, f));
+                data
+            })
+            .collect(),
+    );
+    let gets_before = emu.proxy_count("S3.GetObject");
+    // 503 SlowDown, connection resets, and bodies cut in the middle: about 20% in all.
+    emu.inject(r#"{"match": "S3.GetObject", "status": 503, "rate": 0.1}"#);
+    emu.inject(r#"{"match": "S3.GetObject", "status": 0, "rate": 0.06}"#);
+    emu.inject(r#"{"match": "S3.GetObject", "status": -1, "rate": 0.06}"#);
+
+    let per_reader = 200 * 1024 * 1024 / 16;
+    let readers: Vec<_> = (0..16u64)
+        .map(|r| {
+            let (truth, root) = (truth.clone(), mnt.path.join("alpha"));
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9e3779b97f4a7c15 ^ (r + 1));
+                let mut verified = 0usize;
+                while verified < per_reader {
+                    // Mostly the 1 MiB object: moto's ranged GETs cost the whole object.
+                    let which = usize::from(rng.next() % 4 == 0);
+                    let data = &truth[which];
+                    let file = std::fs::File::open(root.join(files[which])).unwrap();
+                    let offset = rng.next() as usize % data.len();
+                    let len = 1 + rng.next() as usize % (1024 * 1024);
+                    let mut buf = vec![0u8; len];
+                    let n = file
+                        .read_at(&mut buf, offset as u64)
+                        .expect("no read may fail");
+                    let end = (offset + len).min(data.len());
+                    assert_eq!(n, end - offset);
+                    assert!(
+                        buf[..n] == data[offset..end],
+                        "wrong bytes at {offset}+{len}"
+                    );
+                    verified += n;
+                }
+                verified
+            })
+        })
+        .collect();
+    let total: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(total >= 200 * 1024 * 1024);
+    let gets = emu.proxy_count("S3.GetObject") - gets_before;
+    assert!(gets >= 100, "the readers reached S3 only {gets} times");
+}
+
+#[test]
+fn endless_faults_fail_reads_with_eio_within_the_bound_and_ls_still_answers() {
+    let emu = Emulator::start();
+    let mnt = mount_via_proxy(&emu, &["--request-timeout", "3"]);
+    let alpha = mnt.path.join("alpha");
+    let names = std::fs::read_dir(&alpha).unwrap().count();
+    emu.inject(r#"{"match": "S3.GetObject", "status": 503, "rate": 1.0}"#);
+    let started = Instant::now();
+    let err = std::fs::read(alpha.join("hello.txt")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // A hang guard, not a performance goal: the bound is 3 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        std::fs::read_dir(&alpha).unwrap().count(),
+        names,
+        "ls still answers"
+    );
+    emu.clear_faults();
+    assert_eq!(
+        std::fs::read(alpha.join("hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+    assert!(mnt.log_text().contains("read failed"));
+}
+
+#[test]
+fn cognito_down_across_expiry_gives_eacces_only_without_credentials_then_recovers() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("mount", "alice");
+    cmd.env(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
+        emu.get("proxy_endpoint"),
+    )
+    .env(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+        emu.get("proxy_endpoint"),
+    )
+    .args(emu.auth_args("alice"));
+    let mounted_at = Instant::now();
+    let mnt =
+        Mounted::start_with(&mut cmd, &["--metadata-ttl", "5"]).unwrap_or_else(|o| panic!("{o:?}"));
+    emu.inject(r#"{"match": "AWSCognito", "status": 503, "rate": 1.0}"#);
+    let file = mnt.path.join("beta/data/readme.md");
+    let mut outcomes: Vec<(Duration, Option<i32>)> = Vec::new();
+    // Two minutes of outage; the 90-second credentials expire inside it.
+    while mounted_at.elapsed() < Duration::from_secs(120) {
+        let result = std::fs::read(&file);
+        outcomes.push((
+            mounted_at.elapsed(),
+            result.err().map(|e| e.raw_os_error().unwrap_or(-1)),
+        ));
+    }
+    emu.clear_faults();
+    let cleared = Instant::now();
+    let recovered = loop {
+        if std::fs::read(&file).is_ok() {
+            break cleared.elapsed();
+        }
+        assert!(cleared.elapsed() < Duration::from_secs(30), "no recovery");
+    };
+    let errnos: HashMap<Option<i32>, usize> =
+        outcomes.iter().fold(HashMap::new(), |mut m, (_, e)| {
+            *m.entry(*e).or_default() += 1;
+            m
+        });
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, e)| matches!(e, None | Some(libc::EACCES))),
+        "only EACCES may fail a read: {errnos:?}"
+    );
+    let first_failure = outcomes.iter().find(|(_, e)| e.is_some()).map(|(t, _)| *t);
+    let first_failure =
+        first_failure.expect("the outage outlived the credentials: reads must fail");
+    assert!(
+        first_failure >= Duration::from_secs(75),
+        "a read failed at {first_failure:?}, while the credentials were still valid"
+    );
+    assert!(
+        recovered < Duration::from_secs(10),
+        "recovered after {recovered:?}"
+    );
+}
+
+#[test]
+fn sigkill_of_the_daemon_releases_the_mountpoint() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let helpers = pids_mentioning(&mnt.path.to_string_lossy());
+    let pid = mnt.daemon_pid();
+    // SAFETY: killing the daemon this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_exit(pid, Duration::from_secs(5)));
+    for helper in helpers {
+        assert!(
+            wait_exit(helper, Duration::from_secs(5)),
+            "{helper} still running"
+        );
+    }
+    assert!(!is_mounted(&mnt.path), "the mount outlived its daemon");
+    assert_eq!(
+        std::fs::read_dir(&mnt.path).unwrap().count(),
+        0,
+        "the mountpoint is usable"
+    );
+}
+
+#[test]
+fn no_secret_reaches_the_log_at_trace_level_or_ps() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("mount", "alice");
+    cmd.env(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
+        emu.get("proxy_endpoint"),
+    )
+    .env(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+        emu.get("proxy_endpoint"),
+    )
+    .env("COGNITO_S3FS_LOG", "trace")
+    .args(emu.auth_args("alice"));
+    let mnt = Mounted::start_with(&mut cmd, &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let pid = mnt.daemon_pid();
+    let password = emu.password("alice");
+    for what in ["cmdline", "environ"] {
+        let text = std::fs::read(format!("/proc/{pid}/{what}")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(&password),
+            "password in {what}"
+        );
+    }
+    // Read through a credential refresh (90-second credentials refresh after about 60 s).
+    let refreshed = wait_until(Duration::from_secs(100), || {
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap();
+        mnt.log_text().contains("refreshed AWS credentials")
+    });
+    assert!(refreshed, "no refresh within 100 s");
+    assert!(std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt.path)
+        .status()
+        .unwrap()
+        .success());
+    assert!(wait_exit(pid, Duration::from_secs(10)));
+
+    let log = mnt.log_text();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "not verbose"
+    );
+    let mut secrets = emu.seen_secrets();
+    assert!(
+        secrets.len() >= 4,
+        "the proxy saw the tokens and keys: {}",
+        secrets.len()
+    );
+    secrets.push(password);
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret of {} chars is in the log",
+            secret.len()
+        );
+    }
+}
