@@ -19,8 +19,8 @@ use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::{FuseAdapter, Presentation};
-use crate::s3::counters::Counters;
 use crate::s3::sdk::SdkStore;
+use crate::stats::Stats;
 
 /// The environment variable that may hold the password, for automation.
 pub const PASSWORD_ENV: &str = "COGNITO_S3FS_PASSWORD";
@@ -343,7 +343,14 @@ fn serve(
         FsConfig {
             buckets: (!args.buckets.is_empty()).then(|| args.buckets.clone()),
             metadata_ttl: args.metadata_ttl,
+            negative_ttl: args.negative_ttl,
+            max_cached_entries: args.max_cached_entries,
         },
+    ));
+    let stats = Arc::new(Stats::new(
+        counters,
+        fs.cache_stats(),
+        args.stats_file.clone(),
     ));
     let look = Presentation {
         // SAFETY: getuid/getgid cannot fail.
@@ -358,13 +365,13 @@ fn serve(
     rt.spawn(on_signals(
         session.unmount_callable(),
         mountpoint.to_owned(),
-        counters.clone(),
+        stats.clone(),
     ));
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     ready.success();
     let result = session.run();
     stop.notify_waiters();
-    tracing::info!(requests = %counters.snapshot(), "unmounted");
+    stats.report("unmounted");
     drop(rt);
     result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
 }
@@ -389,11 +396,12 @@ fn fuse_config(allow_other: bool) -> fuser::Config {
     config
 }
 
-/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 logs the request counters.
+/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 reports the counters (log and
+/// --stats-file).
 async fn on_signals(
     mut unmounter: fuser::SessionUnmounter,
     mountpoint: PathBuf,
-    counters: Arc<Counters>,
+    stats: Arc<Stats>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
@@ -408,7 +416,7 @@ async fn on_signals(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = usr1.recv() => tracing::info!(requests = %counters.snapshot(), "request counters"),
+            _ = usr1.recv() => stats.report("request counters"),
         }
     }
     tracing::info!("signal received: unmounting");
