@@ -123,7 +123,12 @@ pub struct MountArgs {
     /// The most directory entries kept in the listing cache, over all directories; the
     /// least recently used listings are dropped past it (a cached entry takes about 200
     /// bytes).
-    #[arg(long, value_name = "N", default_value = "1000000", help_heading = "Filesystem")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1000000",
+        help_heading = "Filesystem"
+    )]
     pub max_cached_entries: usize,
 
     /// Let users other than the one who mounted see the files (needs user_allow_other in

@@ -85,6 +85,10 @@ mod tests {
             .collect();
         assert!(pairs.contains(&("list", 2)) && pairs.contains(&("cache_hits", 1)));
         assert!(pairs.iter().any(|(k, _)| *k == "cache_misses"));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

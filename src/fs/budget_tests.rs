@@ -56,9 +56,17 @@ async fn ls_l_costs_its_list_pages_and_nothing_more() {
     }
     assert_eq!(lists(&store), 4);
     read_dir(&fs, big, 25).await;
-    assert_eq!(lists(&store), 4, "a second ls -l inside the TTL costs nothing");
+    assert_eq!(
+        lists(&store),
+        4,
+        "a second ls -l inside the TTL costs nothing"
+    );
     assert_eq!(store.counters.get(Op::Get), 0);
-    assert_eq!(store.counters.get(Op::ListBuckets), 0, "--bucket needs no ListBuckets");
+    assert_eq!(
+        store.counters.get(Op::ListBuckets),
+        0,
+        "--bucket needs no ListBuckets"
+    );
 }
 
 #[tokio::test]
@@ -72,13 +80,21 @@ async fn an_uncached_path_costs_one_list_per_component() {
     assert_eq!(lists(&store), 4, "a, b, c and file: one LIST each");
     assert!(!fs.getattr(file).await.unwrap().is_dir);
     walk(&fs, "bk/a/b/c/file").await;
-    assert_eq!(lists(&store), 4, "looked-up entries are trusted for the TTL");
+    assert_eq!(
+        lists(&store),
+        4,
+        "looked-up entries are trusted for the TTL"
+    );
     let c = walk(&fs, "bk/a/b/c").await;
     for _ in 0..3 {
         let err = fs.lookup(c, OsStr::new("missing")).await.unwrap_err();
         assert_eq!(err.errno(), libc::ENOENT);
     }
-    assert_eq!(lists(&store), 5, "a missing name costs one LIST, then the negative cache");
+    assert_eq!(
+        lists(&store),
+        5,
+        "a missing name costs one LIST, then the negative cache"
+    );
     assert_eq!(store.counters.get(Op::Get), 0);
 }
 
@@ -99,7 +115,11 @@ async fn find_costs_one_list_per_directory_page() {
         let files = read_dir(&fs, d.attr.ino, 10).await;
         assert_eq!(files.len(), 2 + 4);
     }
-    assert_eq!(lists(&store) - before, 17 + 50 * 2, "4 files at 3 per page: 2 pages each");
+    assert_eq!(
+        lists(&store) - before,
+        17 + 50 * 2,
+        "4 files at 3 per page: 2 pages each"
+    );
     assert_eq!(store.counters.get(Op::Get), 0);
 }
 
@@ -129,7 +149,11 @@ async fn a_huge_directory_streams_from_the_first_page() {
     let fh = fs.opendir(huge).await.unwrap();
     let first = fs.readdir(fh, 0, 100).await.unwrap();
     assert_eq!(first.len(), 2 + 100, ". and .. first");
-    assert_eq!(lists(&store) - before, 1, "the first entries need the first page only");
+    assert_eq!(
+        lists(&store) - before,
+        1,
+        "the first entries need the first page only"
+    );
     let far = fs.readdir(fh, 5_000, 10).await.unwrap();
     assert_eq!(far[0].name, "004998");
     assert_eq!(lists(&store) - before, 5, "entry 4,998 is on page 5");
@@ -147,14 +171,22 @@ async fn after_the_ttl_a_changed_object_is_a_new_file_to_new_readers() {
     assert_eq!(fs.read(fh, 0, 10).await.unwrap_err().errno(), libc::ESTALE);
     let before = lists(&store);
     let fh2 = fs.open(f).await.unwrap();
-    assert_eq!(lists(&store), before + 1, "a stale file is asked about once at open");
+    assert_eq!(
+        lists(&store),
+        before + 1,
+        "a stale file is asked about once at open"
+    );
     assert_eq!(&fs.read(fh2, 0, 10).await.unwrap()[..], b"newer");
     assert_eq!(fs.getattr(f).await.unwrap().size, 5);
     let d = walk(&fs, "bk/d").await;
     read_dir(&fs, d, 10).await;
     let again = lists(&store);
     read_dir(&fs, d, 10).await;
-    assert_eq!(lists(&store), again + 1, "a listing older than the TTL is fetched again");
+    assert_eq!(
+        lists(&store),
+        again + 1,
+        "a listing older than the TTL is fetched again"
+    );
 }
 
 #[tokio::test]

@@ -209,7 +209,11 @@ mod tests {
         assert_eq!(cache.total_entries(), 8);
         let (_, hit) = cache.fresh_or_insert(4, ttl, || dirs(11));
         assert!(!hit);
-        assert_eq!(cache.total_entries(), 0, "a listing over the bound is not kept");
+        assert_eq!(
+            cache.total_entries(),
+            0,
+            "a listing over the bound is not kept"
+        );
     }
 
     #[test]
@@ -224,6 +228,9 @@ mod tests {
         neg.insert(1, &n);
         assert!(neg.contains(1, &n, Duration::from_secs(60)));
         assert!(!neg.contains(1, &n, Duration::ZERO));
-        assert!(!neg.contains(1, &n, Duration::from_secs(60)), "expired entries go");
+        assert!(
+            !neg.contains(1, &n, Duration::from_secs(60)),
+            "expired entries go"
+        );
     }
 }

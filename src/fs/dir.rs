@@ -119,7 +119,12 @@ impl DirListing {
     /// A complete listing of the given directories (the root's buckets).
     pub fn complete_dirs(names: Vec<ValidName>) -> Self {
         let mut names = names;
-        names.sort_by(|a, b| a.as_str().bytes().chain([b'/']).cmp(b.as_str().bytes().chain([b'/'])));
+        names.sort_by(|a, b| {
+            a.as_str()
+                .bytes()
+                .chain([b'/'])
+                .cmp(b.as_str().bytes().chain([b'/']))
+        });
         names.dedup();
         let listing = Self::new(Arc::from(""), "");
         {
@@ -132,7 +137,9 @@ impl DirListing {
                 })
                 .collect();
             state.complete = true;
-            listing.len.store(state.entries.len(), AtomicOrdering::Relaxed);
+            listing
+                .len
+                .store(state.entries.len(), AtomicOrdering::Relaxed);
         }
         listing
     }
@@ -154,7 +161,11 @@ impl DirListing {
     pub fn slice(&self, from: usize, max: usize) -> Vec<Entry> {
         let state = self.state.read();
         let end = state.entries.len().min(from.saturating_add(max));
-        state.entries.get(from..end).map(<[Entry]>::to_vec).unwrap_or_default()
+        state
+            .entries
+            .get(from..end)
+            .map(<[Entry]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// What the listing, as far as it is fetched, says about `name`.
@@ -237,7 +248,11 @@ impl DirListing {
     }
 
     /// Fetches and feeds the next page, unless another caller just did.
-    async fn fetch_next(&self, store: &dyn ObjectStore, hidden: &HiddenLog) -> Result<(), StoreError> {
+    async fn fetch_next(
+        &self,
+        store: &dyn ObjectStore,
+        hidden: &HiddenLog,
+    ) -> Result<(), StoreError> {
         let pages_before = self.state.read().pages;
         let _single_flight = self.fetch.lock().await;
         let token = {
@@ -247,7 +262,9 @@ impl DirListing {
             }
             state.token.clone()
         };
-        let page = store.list_page(&self.bucket, &self.list_prefix, token).await?;
+        let page = store
+            .list_page(&self.bucket, &self.list_prefix, token)
+            .await?;
         let mut state = self.state.write();
         feed(&mut state, &self.bucket, &self.prefix, page, hidden);
         self.len.store(state.entries.len(), AtomicOrdering::Relaxed);
@@ -376,7 +393,10 @@ mod tests {
     }
 
     async fn all(listing: &DirListing, store: &MemoryStore) -> Vec<(String, bool)> {
-        listing.fill_to(store, &HiddenLog::default(), usize::MAX - 1).await.unwrap();
+        listing
+            .fill_to(store, &HiddenLog::default(), usize::MAX - 1)
+            .await
+            .unwrap();
         listing
             .slice(0, usize::MAX)
             .into_iter()
@@ -410,12 +430,22 @@ mod tests {
             store.put("bk", &format!("d/f{i:03}"), "z");
         }
         let listing = DirListing::new("bk".into(), "d/");
-        listing.fill_to(&store, &HiddenLog::default(), 0).await.unwrap();
+        listing
+            .fill_to(&store, &HiddenLog::default(), 0)
+            .await
+            .unwrap();
         assert_eq!(store.counters.get(Op::List), 1);
         assert!(listing.len() >= 9 && !listing.is_complete());
-        assert_eq!(listing.decide(&name("f005")), Decision::Found(listing.slice(5, 1)[0].kind.clone()));
+        assert_eq!(
+            listing.decide(&name("f005")),
+            Decision::Found(listing.slice(5, 1)[0].kind.clone())
+        );
         assert_eq!(listing.decide(&name("f050")), Decision::Unknown);
-        assert_eq!(listing.decide(&name("a")), Decision::Absent, "passed already");
+        assert_eq!(
+            listing.decide(&name("a")),
+            Decision::Absent,
+            "passed already"
+        );
         assert_eq!(all(&listing, &store).await.len(), 100);
         assert_eq!(store.counters.get(Op::List), 10);
     }
@@ -430,11 +460,22 @@ mod tests {
         for (n, want) in [
             ("name", Decision::Found(ChildKind::Dir)),
             ("nam", Decision::Absent),
-            ("other", Decision::Found(ChildKind::File(FileMeta { size: 1, mtime: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000), etag: Some("\"etag-4\"".into()) }))),
+            (
+                "other",
+                Decision::Found(ChildKind::File(FileMeta {
+                    size: 1,
+                    mtime: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+                    etag: Some(format!("\"{:032x}\"", 4).into()),
+                })),
+            ),
         ] {
             let before = store.counters.get(Op::List);
             let one = DirListing::for_name("bk".into(), "d/", &name(n));
-            assert_eq!(one.fill_for(&store, &hidden, &name(n)).await.unwrap(), want, "{n}");
+            assert_eq!(
+                one.fill_for(&store, &hidden, &name(n)).await.unwrap(),
+                want,
+                "{n}"
+            );
             assert_eq!(store.counters.get(Op::List), before + 1, "{n}");
         }
     }

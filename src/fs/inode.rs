@@ -37,7 +37,10 @@ pub struct FileMeta {
 pub enum Kind {
     Root,
     /// A bucket (`prefix` empty) or a prefix ending in `/`.
-    Dir { bucket: Arc<str>, prefix: Box<str> },
+    Dir {
+        bucket: Arc<str>,
+        prefix: Box<str>,
+    },
     File {
         bucket: Arc<str>,
         key: Box<str>,
@@ -148,7 +151,10 @@ impl Inodes {
         let mut table = self.table.write();
         let key = (parent.ino, name.clone());
         if let Some(&ino) = table.children.get(&key) {
-            let slot = table.nodes.get_mut(&ino).expect("children index points at nodes");
+            let slot = table
+                .nodes
+                .get_mut(&ino)
+                .expect("children index points at nodes");
             if slot.node.is_dir() == matches!(what, ChildKind::Dir) {
                 slot.node.kind = kind;
                 slot.node.seen = slot.node.seen.max(seen);
@@ -251,7 +257,9 @@ mod tests {
         let f1 = inodes.child(&bucket, &name("x"), &ChildKind::File(meta(1)), now);
         let f2 = inodes.child(&bucket, &name("x"), &ChildKind::File(meta(2)), now);
         assert_eq!(f1.ino, f2.ino);
-        assert!(matches!(&f2.kind, Kind::File { key, meta, .. } if &**key == "x" && meta.size == 2));
+        assert!(
+            matches!(&f2.kind, Kind::File { key, meta, .. } if &**key == "x" && meta.size == 2)
+        );
         let d = inodes.child(&bucket, &name("x"), &ChildKind::Dir, now);
         assert_ne!(d.ino, f1.ino);
         assert!(matches!(&d.kind, Kind::Dir { prefix, .. } if &**prefix == "x/"));

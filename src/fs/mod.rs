@@ -199,7 +199,10 @@ impl Fs {
                 return Ok(Some(node));
             }
         }
-        if self.negative.contains(dir.ino, name, self.config.negative_ttl) {
+        if self
+            .negative
+            .contains(dir.ino, name, self.config.negative_ttl)
+        {
             self.stats.negative_hit();
             return Ok(None);
         }
@@ -265,9 +268,9 @@ impl Fs {
             Kind::Root => self.root_listing().await,
             Kind::Dir { bucket, prefix } => {
                 let ttl = self.config.metadata_ttl;
-                let (listing, hit) = self.dirs.fresh_or_insert(dir.ino, ttl, || {
-                    DirListing::new(bucket.clone(), prefix)
-                });
+                let (listing, hit) = self
+                    .dirs
+                    .fresh_or_insert(dir.ino, ttl, || DirListing::new(bucket.clone(), prefix));
                 if hit {
                     self.stats.hit();
                 } else {

@@ -58,7 +58,12 @@ impl Fs {
 
     /// Up to `max` entries of stream `fh` from `offset`, fetching pages as needed. An empty
     /// answer is the end of the stream.
-    pub async fn readdir(&self, fh: u64, offset: u64, max: usize) -> Result<Vec<DirEntry>, FsError> {
+    pub async fn readdir(
+        &self,
+        fh: u64,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<DirEntry>, FsError> {
         let stream = self
             .dir_handles
             .lock()
@@ -73,7 +78,9 @@ impl Fs {
         self.fill(&stream.dir, &stream.listing, from).await?;
         let seen = stream.listing.started;
         for (i, entry) in stream.listing.slice(from, max).into_iter().enumerate() {
-            let node = self.inodes.child(&stream.dir, &entry.name, &entry.kind, seen);
+            let node = self
+                .inodes
+                .child(&stream.dir, &entry.name, &entry.kind, seen);
             out.push(DirEntry {
                 name: entry.name.as_str().to_owned(),
                 attr: self.attr_of(&node),
