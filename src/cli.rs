@@ -121,7 +121,7 @@ pub struct MountArgs {
     pub negative_ttl: Duration,
 
     /// The most directory entries kept in the listing cache, over all directories; the
-    /// least recently used listings are dropped past it (a cached entry takes about 200
+    /// least recently used listings are dropped past it (a cached entry takes about 150
     /// bytes).
     #[arg(
         long,
