@@ -110,7 +110,8 @@ pub struct MountArgs {
     pub buckets: Vec<String>,
 
     /// How long directory listings and attributes are trusted before S3 is asked again, in
-    /// seconds, or `indefinite`.
+    /// seconds, or `indefinite`. The kernel caches entries and attributes for as long. An
+    /// object changed in S3 shows its new size and content to readers who open it after that.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_ttl, help_heading = "Filesystem")]
     pub metadata_ttl: Duration,
 
@@ -118,6 +119,22 @@ pub struct MountArgs {
     /// fails with EIO.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Filesystem")]
     pub request_timeout: Duration,
+
+    /// How long a name found missing is trusted to stay missing, in seconds, or `indefinite`.
+    /// Short, so that a file created in S3 shows up soon.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_ttl, help_heading = "Filesystem")]
+    pub negative_ttl: Duration,
+
+    /// The most directory entries kept in the listing cache, over all directories; the
+    /// least recently used listings are dropped past it (a cached entry takes about 150
+    /// bytes).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1000000",
+        help_heading = "Filesystem"
+    )]
+    pub max_cached_entries: usize,
 
     /// Let users other than the one who mounted see the files (needs user_allow_other in
     /// /etc/fuse.conf when not root).
@@ -153,6 +170,11 @@ pub struct MountArgs {
     /// $XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log].
     #[arg(long, value_name = "F", help_heading = "Process")]
     pub log_file: Option<PathBuf>,
+
+    /// Write the request and cache counters to this file on SIGUSR1 and at unmount: one line
+    /// of space-separated key=value pairs, replaced whole each time.
+    #[arg(long, value_name = "F", help_heading = "Process")]
+    pub stats_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,14 @@
 //! and sends the reply, so a slow GET or LIST never holds up the FUSE loop or unrelated
 //! requests. Nothing here decides semantics: it converts arguments and results, and answers
 //! EROFS to every call that would change something.
+//!
+//! Subtleties:
+//! 1. READDIRPLUS is always on (FUSE_DO_READDIRPLUS, not the AUTO variant): listing entries
+//!    carry their attributes, so `ls -l`, `find` and `du` need no lookup and no getattr, and
+//!    the kernel caches entries and attributes for the metadata TTL. Each entry the kernel
+//!    receives is one reference it will `forget`, so the adapter counts it.
+//! 2. A name found missing is answered as a negative entry (inode 0) valid for the negative
+//!    TTL, so the kernel itself remembers it; an error reply would not be cached.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -11,10 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
@@ -46,6 +54,10 @@ impl FuseAdapter {
     }
 }
 
+/// How many entries one readdir call asks the filesystem for; the kernel's buffer (a page)
+/// holds fewer, and the rest is asked for again at the next offset.
+const READDIR_BATCH: usize = 128;
+
 fn errno(err: &FsError) -> Errno {
     Errno::from_i32(err.errno())
 }
@@ -76,7 +88,28 @@ pub fn file_attr(attr: &Attr, look: &Presentation) -> FileAttr {
     }
 }
 
+/// The reply to a lookup of a missing name: a negative entry the kernel caches.
+fn negative_entry(look: &Presentation) -> FileAttr {
+    let attr = Attr {
+        ino: 0,
+        is_dir: false,
+        size: 0,
+        mtime: SystemTime::UNIX_EPOCH,
+    };
+    file_attr(&attr, look)
+}
+
 impl Filesystem for FuseAdapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS) {
+            tracing::warn!(
+                ?missing,
+                "the kernel does not offer readdirplus; ls -l will cost lookups"
+            );
+        }
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let fs = self.fs.clone();
         let (look, ttl) = (self.look, self.ttl());
@@ -84,26 +117,41 @@ impl Filesystem for FuseAdapter {
         self.rt.spawn(async move {
             match fs.lookup(parent.0, &name).await {
                 Ok(attr) => reply.entry(&ttl, &file_attr(&attr, &look), Generation(0)),
+                Err(FsError::NotFound) => {
+                    reply.entry(&fs.negative_ttl(), &negative_entry(&look), Generation(0))
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });
     }
 
+    // `batch_forget`'s default calls this for each node (fuser does not export its type).
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+    }
+
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
-            Ok(attr) => reply.attr(&self.ttl(), &file_attr(&attr, &self.look)),
-            Err(e) => reply.error(errno(&e)),
-        }
+        let fs = self.fs.clone();
+        let (look, ttl) = (self.look, self.ttl());
+        self.rt.spawn(async move {
+            match fs.getattr(ino.0).await {
+                Ok(attr) => reply.attr(&ttl, &file_attr(&attr, &look)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
             return reply.error(Errno::EROFS);
         }
-        match self.fs.open(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno(&e)),
-        }
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            match fs.open(ino.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn read(
@@ -162,22 +210,54 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.fs.dir_entries(fh.0) {
-            Ok(e) => e,
-            Err(e) => return reply.error(errno(&e)),
-        };
-        // The offset handed back for an entry is the index of the next one.
-        for (i, entry) in entries.iter().enumerate().skip(offset as usize) {
-            let kind = if entry.is_dir {
-                FileType::Directory
-            } else {
-                FileType::RegularFile
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            let entries = match fs.readdir(fh.0, offset, READDIR_BATCH).await {
+                Ok(e) => e,
+                Err(e) => return reply.error(errno(&e)),
             };
-            if reply.add(INodeNo(entry.ino), (i + 1) as u64, kind, &entry.name) {
-                break;
+            for e in &entries {
+                let kind = if e.attr.is_dir {
+                    FileType::Directory
+                } else {
+                    FileType::RegularFile
+                };
+                if reply.add(INodeNo(e.attr.ino), e.next_offset, kind, &e.name) {
+                    break;
+                }
             }
-        }
-        reply.ok();
+            reply.ok();
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let fs = self.fs.clone();
+        let (look, ttl) = (self.look, self.ttl());
+        self.rt.spawn(async move {
+            let entries = match fs.readdir(fh.0, offset, READDIR_BATCH).await {
+                Ok(e) => e,
+                Err(e) => return reply.error(errno(&e)),
+            };
+            for e in &entries {
+                let attr = file_attr(&e.attr, &look);
+                let ino = INodeNo(e.attr.ino);
+                if reply.add(ino, e.next_offset, &e.name, &ttl, &attr, Generation(0)) {
+                    break;
+                }
+                // The kernel links every entry but `.` and `..`: one reference each.
+                if e.name != "." && e.name != ".." {
+                    fs.remember(e.attr.ino);
+                }
+            }
+            reply.ok();
+        });
     }
 
     fn releasedir(

@@ -19,3 +19,4 @@ pub mod logging;
 pub mod run;
 pub mod s3;
 pub mod sdk_error;
+pub mod stats;

@@ -42,7 +42,9 @@ fn filter(debug: bool) -> EnvFilter {
     let ours = if debug { "debug" } else { "info" };
     let mut filter = EnvFilter::try_from_env("COGNITO_S3FS_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,cognito_s3fs={ours}")));
-    for target in CAPPED_AT_DEBUG {
+    // Caps only ever lower a level: they apply when something asks for TRACE.
+    let wants_trace = filter.max_level_hint() == Some(tracing::level_filters::LevelFilter::TRACE);
+    for target in CAPPED_AT_DEBUG.iter().filter(|_| wants_trace) {
         if let Ok(directive) = format!("{target}=debug").parse() {
             filter = filter.add_directive(directive);
         }

@@ -20,9 +20,9 @@ use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::{FuseAdapter, Presentation};
-use crate::s3::counters::Counters;
 use crate::s3::retry::{RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
+use crate::stats::Stats;
 
 /// The environment variable that may hold the password, for automation.
 pub const PASSWORD_ENV: &str = "COGNITO_S3FS_PASSWORD";
@@ -380,7 +380,14 @@ fn serve(
         FsConfig {
             buckets: (!args.buckets.is_empty()).then(|| args.buckets.clone()),
             metadata_ttl: args.metadata_ttl,
+            negative_ttl: args.negative_ttl,
+            max_cached_entries: args.max_cached_entries,
         },
+    ));
+    let stats = Arc::new(Stats::new(
+        counters,
+        fs.cache_stats(),
+        args.stats_file.clone(),
     ));
     let look = Presentation {
         // SAFETY: getuid/getgid cannot fail.
@@ -390,18 +397,14 @@ fn serve(
         dir_mode: args.dir_mode,
     };
     let adapter = FuseAdapter::new(fs, rt.handle().clone(), look);
-    let mut session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
+    let session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
-    rt.spawn(on_signals(
-        session.unmount_callable(),
-        mountpoint.to_owned(),
-        counters.clone(),
-    ));
+    rt.spawn(on_signals(mountpoint.to_owned(), stats.clone()));
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     ready.success();
     let result = session.run();
     stop.notify_waiters();
-    tracing::info!(requests = %counters.snapshot(), "unmounted");
+    stats.report("unmounted");
     drop(rt);
     result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
 }
@@ -447,12 +450,9 @@ fn can_allow_root() -> bool {
     })
 }
 
-/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 logs the request counters.
-async fn on_signals(
-    mut unmounter: fuser::SessionUnmounter,
-    mountpoint: PathBuf,
-    counters: Arc<Counters>,
-) {
+/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 reports the counters (log and
+/// --stats-file).
+async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
@@ -466,17 +466,24 @@ async fn on_signals(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = usr1.recv() => tracing::info!(requests = %counters.snapshot(), "request counters"),
+            _ = usr1.recv() => stats.report("request counters"),
         }
     }
     tracing::info!("signal received: unmounting");
-    if let Err(err) = unmounter.unmount() {
-        tracing::warn!(error = %err, "unmount failed; detaching the mount lazily");
-        let status = std::process::Command::new("fusermount3")
-            .arg("-uz")
+    // Unmount through fusermount3, not through the session: with auto_unmount, dropping the
+    // session's socket only unmounts a *dead* filesystem, and this one is still serving.
+    // A busy mount is detached lazily; it goes away when its last user closes it.
+    let unmount = |flags: &str| {
+        std::process::Command::new("fusermount3")
+            .arg(flags)
             .arg(&mountpoint)
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !unmount("-u") {
+        tracing::warn!("unmount failed (busy?); detaching the mount lazily");
+        if !unmount("-uz") {
             tracing::error!(
                 "lazy unmount failed too; run: fusermount3 -uz {}",
                 mountpoint.display()

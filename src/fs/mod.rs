@@ -3,41 +3,79 @@
 //! The FUSE adapter ([`crate::fuse`]) only converts kernel calls to these methods and their
 //! results to replies; everything here can be tested against the in-memory store without a
 //! mount. Errors are returned typed ([`FsError`]) and logged once here, with context.
+//!
+//! The request budget this module keeps (asserted in `tests.rs`):
+//! - listing a directory costs its ListObjectsV2 pages, and sizes, times and ETags come from
+//!   them: `ls -l`, `stat` of every entry, `find` and `du` cost no HEAD and no GET;
+//! - a lookup in a directory whose listing is cached costs nothing; an uncached one costs one
+//!   LIST for that one name ([`dir::DirListing::for_name`]), remembered for the metadata TTL,
+//!   and a name found missing is remembered for the negative TTL;
+//! - opening and reading a listed file costs GETs only.
 
+pub mod cache;
 pub mod dir;
 pub mod error;
 pub mod inode;
 pub mod names;
 pub mod read;
+mod stream;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod budget_tests;
+
+#[cfg(test)]
+mod model_tests;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use dir::{list_dir, root_listing, DirCache, HiddenLog, Listing};
+use cache::{CacheStats, DirCache, NegativeCache};
+use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
-use inode::{ChildKind, Inodes, Kind, Node, ROOT_INO};
+use inode::{Inodes, Kind, Node, ROOT_INO};
 use names::ValidName;
 use read::OpenFile;
+pub use stream::DirEntry;
+use stream::DirStream;
 
-use crate::s3::ObjectStore;
+use crate::s3::{ObjectStore, StoreError};
 
 /// Settings of the filesystem core.
 #[derive(Clone, Debug)]
 pub struct FsConfig {
     /// Show exactly these buckets at the root instead of calling ListBuckets.
     pub buckets: Option<Vec<String>>,
-    /// How long a directory listing is trusted.
+    /// How long a directory listing or a looked-up entry is trusted.
     pub metadata_ttl: Duration,
+    /// How long a name found missing is trusted to stay missing.
+    pub negative_ttl: Duration,
+    /// The most directory entries all cached listings may hold together.
+    pub max_cached_entries: usize,
 }
+
+impl FsConfig {
+    /// The defaults of the command line, with the given metadata TTL.
+    pub fn with_ttl(metadata_ttl: Duration) -> Self {
+        FsConfig {
+            buckets: None,
+            metadata_ttl,
+            negative_ttl: Duration::from_secs(5),
+            max_cached_entries: 1_000_000,
+        }
+    }
+}
+
+/// How many names found missing are remembered.
+const NEGATIVE_CAPACITY: usize = 10_000;
 
 /// What `getattr` and `lookup` answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,23 +86,18 @@ pub struct Attr {
     pub mtime: SystemTime,
 }
 
-/// One entry of a directory stream.
-#[derive(Clone, Debug)]
-pub struct DirEntry {
-    pub ino: u64,
-    pub is_dir: bool,
-    pub name: String,
-}
-
 /// The filesystem core.
 pub struct Fs {
     store: Arc<dyn ObjectStore>,
     config: FsConfig,
     inodes: Inodes,
     dirs: DirCache,
+    negative: NegativeCache,
+    stats: Arc<CacheStats>,
     hidden: HiddenLog,
+    root_fetch: tokio::sync::Mutex<()>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    dir_handles: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
 }
@@ -73,10 +106,13 @@ impl Fs {
     pub fn new(store: Arc<dyn ObjectStore>, config: FsConfig) -> Self {
         Fs {
             store,
+            dirs: DirCache::new(config.max_cached_entries),
             config,
             inodes: Inodes::new(),
-            dirs: DirCache::default(),
+            negative: NegativeCache::new(NEGATIVE_CAPACITY),
+            stats: Arc::default(),
             hidden: HiddenLog::default(),
+            root_fetch: tokio::sync::Mutex::new(()),
             files: Mutex::new(HashMap::new()),
             dir_handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -86,6 +122,20 @@ impl Fs {
 
     pub fn metadata_ttl(&self) -> Duration {
         self.config.metadata_ttl
+    }
+
+    pub fn negative_ttl(&self) -> Duration {
+        self.config.negative_ttl
+    }
+
+    /// Cache hit counters, for the stats line.
+    pub fn cache_stats(&self) -> Arc<CacheStats> {
+        self.stats.clone()
+    }
+
+    /// How many inodes the table holds (the root included).
+    pub fn inode_count(&self) -> usize {
+        self.inodes.len()
     }
 
     fn node(&self, ino: u64) -> Result<Node, FsError> {
@@ -109,100 +159,171 @@ impl Fs {
         }
     }
 
-    /// The listing of a directory node, cached for the metadata TTL.
-    async fn listing(&self, dir: &Node) -> Result<Arc<Listing>, FsError> {
-        let ttl = self.config.metadata_ttl;
-        let result = match &dir.kind {
-            Kind::Root => {
-                self.dirs
-                    .get_or_fetch(dir.ino, ttl, || async {
-                        let buckets = match &self.config.buckets {
-                            Some(b) => b.clone(),
-                            None => self.store.list_buckets().await?,
-                        };
-                        Ok(root_listing(&buckets, &self.hidden))
-                    })
-                    .await
-            }
-            Kind::Dir { bucket, prefix } => {
-                self.dirs
-                    .get_or_fetch(dir.ino, ttl, || {
-                        list_dir(self.store.as_ref(), bucket, prefix, &self.hidden)
-                    })
-                    .await
-            }
-            Kind::File { .. } => return Err(FsError::NotDir),
-        };
-        result.map_err(|e| {
-            let err = FsError::store(format!("listing {}", describe(dir)), e);
-            tracing::warn!(error = %err, "listing failed");
-            err
-        })
+    fn failed(&self, context: String, source: StoreError) -> FsError {
+        let err = FsError::store(context, source);
+        tracing::warn!(error = %err, "request failed");
+        err
     }
 
+    /// Looks `name` up in `parent`; on success the kernel holds one more reference.
     pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let dir = self.node(parent)?;
         let Some(name) = name.to_str().and_then(|n| ValidName::parse(n).ok()) else {
             return Err(FsError::NotFound);
         };
-        let listing = self.listing(&dir).await?;
-        let what = listing.entries.get(&name).ok_or(FsError::NotFound)?;
-        let node = self.inodes.child(&dir, &name, what);
+        let node = self.resolve(&dir, &name).await?.ok_or(FsError::NotFound)?;
+        self.inodes.remember(node.ino);
         Ok(self.attr_of(&node))
     }
 
-    pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
-        Ok(self.attr_of(&self.node(ino)?))
-    }
-
-    /// Opens a directory stream: a snapshot of its listing, so `readdir` offsets stay valid.
-    pub async fn opendir(&self, ino: u64) -> Result<u64, FsError> {
-        let dir = self.node(ino)?;
-        let listing = self.listing(&dir).await?;
-        let mut entries = Vec::with_capacity(listing.entries.len() + 2);
-        entries.push(DirEntry {
-            ino,
-            is_dir: true,
-            name: ".".into(),
-        });
-        entries.push(DirEntry {
-            ino: dir.parent,
-            is_dir: true,
-            name: "..".into(),
-        });
-        for (name, what) in &listing.entries {
-            let node = self.inodes.child(&dir, name, what);
-            entries.push(DirEntry {
-                ino: node.ino,
-                is_dir: matches!(what, ChildKind::Dir),
-                name: name.as_str().to_owned(),
-            });
+    /// The child `name` of `dir`: from the cached listing, the node's own freshness, the
+    /// negative cache, or else one LIST for that one name.
+    async fn resolve(&self, dir: &Node, name: &ValidName) -> Result<Option<Node>, FsError> {
+        let ttl = self.config.metadata_ttl;
+        if let Some(listing) = self.dirs.fresh(dir.ino, ttl) {
+            match listing.decide(name) {
+                Decision::Found(kind) => {
+                    self.stats.hit();
+                    return Ok(Some(self.inodes.child(dir, name, &kind, listing.started)));
+                }
+                Decision::Absent => {
+                    self.stats.hit();
+                    return Ok(None);
+                }
+                Decision::Unknown => {}
+            }
         }
-        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        self.dir_handles.lock().insert(fh, Arc::new(entries));
-        Ok(fh)
+        if let Some(node) = self.inodes.find(dir.ino, name) {
+            if node.seen.elapsed() < ttl {
+                self.stats.hit();
+                return Ok(Some(node));
+            }
+        }
+        if self
+            .negative
+            .contains(dir.ino, name, self.config.negative_ttl)
+        {
+            self.stats.negative_hit();
+            return Ok(None);
+        }
+        self.stats.miss();
+        self.fetch_one(dir, name).await
     }
 
-    /// The entries of an open directory stream (`.` and `..` first).
-    pub fn dir_entries(&self, fh: u64) -> Result<Arc<Vec<DirEntry>>, FsError> {
-        self.dir_handles
-            .lock()
-            .get(&fh)
-            .cloned()
-            .ok_or(FsError::BadHandle)
+    /// Asks S3 about one name: one LIST (or the bucket list, at the root).
+    async fn fetch_one(&self, dir: &Node, name: &ValidName) -> Result<Option<Node>, FsError> {
+        let started = Instant::now();
+        let decision = match &dir.kind {
+            Kind::Root => self.root_listing().await?.decide(name),
+            Kind::Dir { bucket, prefix } => DirListing::for_name(bucket.clone(), prefix, name)
+                .fill_for(self.store.as_ref(), &self.hidden, name)
+                .await
+                .map_err(|e| self.failed(format!("looking up s3://{bucket}/{prefix}{name}"), e))?,
+            Kind::File { .. } => return Err(FsError::NotDir),
+        };
+        match decision {
+            Decision::Found(kind) => {
+                self.negative.remove(dir.ino, name);
+                Ok(Some(self.inodes.child(dir, name, &kind, started)))
+            }
+            Decision::Absent | Decision::Unknown => {
+                self.negative.insert(dir.ino, name);
+                Ok(None)
+            }
+        }
     }
 
-    pub fn releasedir(&self, fh: u64) {
-        self.dir_handles.lock().remove(&fh);
+    /// The root's listing: the configured buckets, or ListBuckets, cached for the TTL.
+    async fn root_listing(&self) -> Result<Arc<DirListing>, FsError> {
+        let ttl = self.config.metadata_ttl;
+        let _single_flight = self.root_fetch.lock().await;
+        if let Some(listing) = self.dirs.fresh(ROOT_INO, ttl) {
+            return Ok(listing);
+        }
+        let buckets = match &self.config.buckets {
+            Some(b) => b.clone(),
+            None => self
+                .store
+                .list_buckets()
+                .await
+                .map_err(|e| self.failed("listing the buckets".into(), e))?,
+        };
+        let names = buckets
+            .iter()
+            .filter_map(|b| {
+                ValidName::parse(b)
+                    .map_err(|why| self.hidden.note(b, "", why))
+                    .ok()
+            })
+            .collect();
+        let (listing, _) = self
+            .dirs
+            .fresh_or_insert(ROOT_INO, ttl, || DirListing::complete_dirs(names));
+        Ok(listing)
     }
 
-    /// Opens a file, pinning it to the size and ETag its inode has now.
-    pub fn open(&self, ino: u64) -> Result<u64, FsError> {
+    /// The listing a new directory stream reads: the cached one if fresh, else a new one.
+    async fn listing_of(&self, dir: &Node) -> Result<Arc<DirListing>, FsError> {
+        match &dir.kind {
+            Kind::Root => self.root_listing().await,
+            Kind::Dir { bucket, prefix } => {
+                let ttl = self.config.metadata_ttl;
+                let (listing, hit) = self
+                    .dirs
+                    .fresh_or_insert(dir.ino, ttl, || DirListing::new(bucket.clone(), prefix));
+                if hit {
+                    self.stats.hit();
+                } else {
+                    self.stats.miss();
+                }
+                Ok(listing)
+            }
+            Kind::File { .. } => Err(FsError::NotDir),
+        }
+    }
+
+    /// The attributes of `ino`; a file older than the metadata TTL is asked about again.
+    pub async fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
+        let node = self.fresh_node(ino).await?;
+        Ok(self.attr_of(&node))
+    }
+
+    /// The node, confirmed by S3 within the metadata TTL if it is a file.
+    async fn fresh_node(&self, ino: u64) -> Result<Node, FsError> {
         let node = self.node(ino)?;
+        if node.is_dir() || node.seen.elapsed() < self.config.metadata_ttl {
+            return Ok(node);
+        }
+        let (Ok(parent), Ok(name)) = (self.node(node.parent), ValidName::parse(node.name())) else {
+            return Ok(node);
+        };
+        match self.resolve(&parent, &name).await? {
+            Some(fresh) if fresh.ino == node.ino => Ok(fresh),
+            _ => Err(FsError::NotFound),
+        }
+    }
+
+    /// The kernel took a reference through a readdirplus entry.
+    pub fn remember(&self, ino: u64) {
+        self.inodes.remember(ino);
+    }
+
+    /// The kernel gave back `n` references to `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        if let Some(node) = self.inodes.forget(ino, n) {
+            if node.is_dir() {
+                self.dirs.remove(ino);
+            }
+        }
+    }
+
+    /// Opens a file, pinning it to the size and ETag S3 showed within the metadata TTL.
+    pub async fn open(&self, ino: u64) -> Result<u64, FsError> {
+        let node = self.fresh_node(ino).await?;
         let Kind::File { bucket, key, meta } = node.kind else {
             return Err(FsError::IsDir);
         };
-        let file = OpenFile::new(bucket, key, meta.size, meta.etag);
+        let file = OpenFile::new(bucket, key.into(), meta.size, meta.etag);
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
         Ok(fh)

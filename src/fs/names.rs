@@ -25,7 +25,7 @@ pub const NAME_MAX: usize = 255;
 /// A string that is a valid file name: non-empty, not `.` or `..`, no `/` or NUL, at most
 /// [`NAME_MAX`] bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ValidName(String);
+pub struct ValidName(Box<str>);
 
 /// Why a key component is not a valid name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl ValidName {
             c if c.contains('\0') => Err(NameRejection::Nul),
             c if c.contains('/') => Err(NameRejection::Slash),
             c if c.len() > NAME_MAX => Err(NameRejection::TooLong),
-            c => Ok(ValidName(c.to_owned())),
+            c => Ok(ValidName(c.into())),
         }
     }
 

@@ -30,7 +30,7 @@ pub struct OpenFile {
     pub bucket: Arc<str>,
     pub key: String,
     pub size: u64,
-    pub etag: Option<String>,
+    pub etag: Option<Arc<str>>,
     state: Mutex<Window>,
 }
 
@@ -53,7 +53,7 @@ impl Window {
 }
 
 impl OpenFile {
-    pub fn new(bucket: Arc<str>, key: String, size: u64, etag: Option<String>) -> Self {
+    pub fn new(bucket: Arc<str>, key: String, size: u64, etag: Option<Arc<str>>) -> Self {
         OpenFile {
             bucket,
             key,

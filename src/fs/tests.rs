@@ -12,10 +12,7 @@ use crate::s3::memory::MemoryStore;
 use crate::s3::{ObjectStore, Op, StoreError};
 
 fn config() -> FsConfig {
-    FsConfig {
-        buckets: None,
-        metadata_ttl: Duration::from_secs(60),
-    }
+    FsConfig::with_ttl(Duration::from_secs(60))
 }
 
 fn seeded() -> Arc<MemoryStore> {
@@ -34,17 +31,28 @@ fn seeded() -> Arc<MemoryStore> {
     Arc::new(store)
 }
 
-async fn names_in(fs: &Fs, ino: u64) -> Vec<(String, bool)> {
+/// Reads a whole directory stream the way the kernel does: batches from the last offset.
+pub(super) async fn read_dir(fs: &Fs, ino: u64, batch: usize) -> Vec<super::DirEntry> {
     let fh = fs.opendir(ino).await.unwrap();
-    let out = fs
-        .dir_entries(fh)
-        .unwrap()
-        .iter()
-        .skip(2)
-        .map(|e| (e.name.clone(), e.is_dir))
-        .collect();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let got = fs.readdir(fh, offset, batch).await.unwrap();
+        let Some(last) = got.last() else { break };
+        offset = last.next_offset;
+        out.extend(got);
+    }
     fs.releasedir(fh);
     out
+}
+
+async fn names_in(fs: &Fs, ino: u64) -> Vec<(String, bool)> {
+    read_dir(fs, ino, 7)
+        .await
+        .into_iter()
+        .skip(2)
+        .map(|e| (e.name, e.attr.is_dir))
+        .collect()
 }
 
 async fn walk(fs: &Fs, path: &str) -> u64 {
@@ -138,7 +146,7 @@ async fn empty_object_reads_without_a_get() {
     let store = seeded();
     let fs = Fs::new(store.clone(), config());
     let ino = walk(&fs, "bk/empty").await;
-    let fh = fs.open(ino).unwrap();
+    let fh = fs.open(ino).await.unwrap();
     assert!(fs.read(fh, 0, 4096).await.unwrap().is_empty());
     assert_eq!(store.counters.get(Op::Get), 0);
 }
@@ -151,7 +159,7 @@ async fn a_changed_object_gives_estale_not_mixed_bytes() {
     let store = Arc::new(store);
     let fs = Fs::new(store.clone(), config());
     let ino = walk(&fs, "bk/f").await;
-    let fh = fs.open(ino).unwrap();
+    let fh = fs.open(ino).await.unwrap();
     let first = fs.read(fh, 0, 4096).await.unwrap();
     assert_eq!(&first[..], &data[..4096]);
     store.put("bk", "f", vec![9u8; 2_000_000]);
@@ -166,7 +174,7 @@ async fn sequential_read_fetches_each_byte_once() {
     store.put("bk", "big", vec![7u8; size]);
     let store = Arc::new(store);
     let fs = Fs::new(store.clone(), config());
-    let fh = fs.open(walk(&fs, "bk/big").await).unwrap();
+    let fh = fs.open(walk(&fs, "bk/big").await).await.unwrap();
     let mut offset = 0u64;
     loop {
         let got = fs.read(fh, offset, 128 * 1024).await.unwrap();
@@ -188,7 +196,7 @@ async fn a_short_body_is_an_error_never_data() {
     let store = Arc::new(FaultyStore::new(inner));
     store.fail_nth(Op::Get, 1, Fault::CutBodyAt(10));
     let fs = Fs::new(store.clone(), config());
-    let fh = fs.open(walk(&fs, "bk/f").await).unwrap();
+    let fh = fs.open(walk(&fs, "bk/f").await).await.unwrap();
     assert_eq!(fs.read(fh, 0, 4096).await.unwrap_err().errno(), libc::EIO);
     assert_eq!(fs.read(fh, 0, 4096).await.unwrap().len(), 4096);
 }
@@ -221,7 +229,7 @@ fn read_all_ranges(data: Vec<u8>, reads: Vec<(u64, u32)>, faults: Vec<u64>) {
             store.fail_nth(Op::Get, n, Fault::CutBodyAt(n % 7));
         }
         let fs = Fs::new(store.clone() as Arc<dyn ObjectStore>, config());
-        let fh = fs.open(walk(&fs, "bk/f").await).unwrap();
+        let fh = fs.open(walk(&fs, "bk/f").await).await.unwrap();
         for (offset, len) in reads {
             let offset = offset % (data.len() as u64 + 10);
             // A failed read is tried again, as a caller seeing EIO might; what must never

@@ -62,7 +62,8 @@ impl MemoryStore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let object = Object {
             data: data.into(),
-            etag: format!("\"etag-{n}\""),
+            // As long as a real single-part ETag: 32 hex digits in quotes.
+            etag: format!("\"{n:032x}\""),
             last_modified: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
         };
         self.buckets

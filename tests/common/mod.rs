@@ -26,6 +26,11 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> Emulator {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra arguments for moto_env.py, such as `--extra listing`.
+    pub fn start_with(extra: &[&str]) -> Emulator {
         let dir = tempfile::tempdir().unwrap();
         let state_path = dir.path().join("state.json");
         let python = repo_root().join(".venv/bin/python");
@@ -39,6 +44,7 @@ impl Emulator {
             .arg(repo_root().join("tests/support/moto_env.py"))
             .arg("--state-file")
             .arg(&state_path)
+            .args(extra)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -73,6 +79,11 @@ impl Emulator {
     pub fn proxy_counts(&self) -> Value {
         let body = http(&self.get("proxy_endpoint"), "GET", "/__proxy/counts");
         serde_json::from_str(&body).unwrap()
+    }
+
+    /// Zeroes the proxy's counts.
+    pub fn reset_proxy_counts(&self) {
+        http(&self.get("proxy_endpoint"), "POST", "/__proxy/reset");
     }
 
     pub fn proxy_count(&self, op: &str) -> u64 {

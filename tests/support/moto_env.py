@@ -4,7 +4,7 @@
 Usage (run with the project's venv, see scripts/setup.sh):
 
     .venv/bin/python tests/support/moto_env.py --state-file PATH \
-        [--seed test|demo] [--creds-lifetime IGNORED] [--verbose]
+        [--seed test|demo] [--extra listing] [--creds-lifetime IGNORED] [--verbose]
 
 What it does:
 
@@ -30,6 +30,12 @@ What it does:
      "objects": [{"bucket": B, "key": K, "size": N, "sha256": HEX}, ...],
      "seed": "test"|"demo", "pid": PID}
 
+* with ``--extra listing``, also creates bucket "gamma" for the listing budget
+  tests: ``big/`` holds 3,000 small objects (``big/obj-0000`` ..), and
+  ``tree/p00/`` .. ``tree/p49/`` three each (``f0`` .. ``f2``). These are not
+  in "buckets" or "objects"; the state gains
+  ``"extra": {"listing": {"bucket": "gamma", "big": 3000, "tree": 50,
+  "tree_files": 3}}``. Without ``--extra`` nothing changes;
 * prints "ready <state file>" on stdout, then runs until SIGTERM/SIGINT and
   exits 0.
 
@@ -635,6 +641,30 @@ def seed(endpoint: str, which: str) -> dict:
     }
 
 
+LISTING_EXTRA = {"bucket": "gamma", "big": 3000, "tree": 50, "tree_files": 3}
+
+
+def seed_listing(endpoint: str) -> dict:
+    """The opt-in listing seed: many small objects, put from a thread pool."""
+    import boto3
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+    extra = LISTING_EXTRA
+    s3.create_bucket(Bucket=extra["bucket"])
+    keys = [f"big/obj-{i:04d}" for i in range(extra["big"])]
+    keys += [
+        f"tree/p{p:02d}/f{f}" for p in range(extra["tree"]) for f in range(extra["tree_files"])
+    ]
+
+    def put(key: str) -> None:
+        s3.put_object(Bucket=extra["bucket"], Key=key, Body=key.encode())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, keys))
+    return {"listing": extra}
+
+
 def write_state(path: str, state: dict) -> None:
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -657,6 +687,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--state-file", required=True, help="where to write the JSON state")
     ap.add_argument("--seed", choices=["test", "demo"], default="test")
+    ap.add_argument("--extra", choices=["listing"], default=None,
+                    help="also seed bucket gamma for the listing budget tests")
     ap.add_argument("--creds-lifetime", default=None,
                     help="ignored (moto's credentials always expire after 90 s)")
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
@@ -707,6 +739,8 @@ def main() -> int:
             "seed": args.seed,
             "pid": os.getpid(),
         }
+        if args.extra == "listing":
+            state["extra"] = seed_listing(endpoint)
         if not stop.is_set():
             write_state(args.state_file, state)
     except BaseException:

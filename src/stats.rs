@@ -1,0 +1,94 @@
+//! The daemon's counters in a form people and scripts can read.
+//!
+//! One line of space-separated `key=value` pairs, the request counters of the S3 client
+//! followed by the cache counters of the filesystem:
+//!
+//! ```text
+//! list_buckets=1 list=52 get=3 get_bytes=1048576 cache_hits=310 cache_misses=54 negative_hits=2
+//! ```
+//!
+//! It is logged on SIGUSR1 and at unmount, and with `--stats-file F` written to F as well,
+//! replaced whole (written to a temporary file, then renamed) so a reader never sees half a
+//! line. Keys are only ever added, at the end.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::fs::cache::CacheStats;
+use crate::s3::Counters;
+
+/// Where the counters come from and where they go.
+pub struct Stats {
+    requests: Arc<Counters>,
+    cache: Arc<CacheStats>,
+    file: Option<PathBuf>,
+}
+
+impl Stats {
+    pub fn new(requests: Arc<Counters>, cache: Arc<CacheStats>, file: Option<PathBuf>) -> Self {
+        Stats {
+            requests,
+            cache,
+            file,
+        }
+    }
+
+    /// The current line.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.requests.snapshot(), self.cache.line())
+    }
+
+    /// Logs the line with `message`, and writes it to the stats file if there is one.
+    pub fn report(&self, message: &str) {
+        let line = self.line();
+        tracing::info!(stats = %line, "{message}");
+        if let Some(path) = &self.file {
+            if let Err(err) = write_replacing(path, &line) {
+                tracing::warn!(path = %path.display(), error = %err, "cannot write the stats file");
+            }
+        }
+    }
+}
+
+fn write_replacing(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{line}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::Op;
+
+    #[test]
+    fn the_line_is_key_value_pairs_and_the_file_is_replaced() {
+        let requests = Arc::new(Counters::default());
+        let cache = Arc::new(CacheStats::default());
+        requests.record(Op::List);
+        cache.hit();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats");
+        let stats = Stats::new(requests.clone(), cache, Some(path.clone()));
+        stats.report("test");
+        requests.record(Op::List);
+        stats.report("test");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let pairs: Vec<(&str, u64)> = text
+            .split_whitespace()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k, v.parse().unwrap())
+            })
+            .collect();
+        assert!(pairs.contains(&("list", 2)) && pairs.contains(&("cache_hits", 1)));
+        assert!(pairs.iter().any(|(k, _)| *k == "cache_misses"));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
