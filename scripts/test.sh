@@ -18,5 +18,7 @@ echo "test: cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 echo "test: emulator harness self-test"
 .venv/bin/python tests/support/moto_env_selftest.py
+echo "test: 3-minute soak under injected faults (debug build)"
+SOAK_PROFILE=debug bash scripts/soak.sh 3
 echo "test: cargo test"
 cargo test --all-targets "$@"
