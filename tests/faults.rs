@@ -20,6 +20,19 @@ fn mount_via_proxy(emu: &Emulator, extra: &[&str]) -> Mounted {
     Mounted::start_with(&mut cmd, extra).unwrap_or_else(|o| panic!("{o:?}"))
 }
 
+/// A mount command for alice whose Cognito traffic (both services) goes through the proxy.
+fn cognito_via_proxy(emu: &Emulator) -> std::process::Command {
+    let mut cmd = emu.command("mount", "alice");
+    for service in ["COGNITO_IDENTITY", "COGNITO_IDENTITY_PROVIDER"] {
+        cmd.env(
+            format!("AWS_ENDPOINT_URL_{service}"),
+            emu.get("proxy_endpoint"),
+        );
+    }
+    cmd.args(emu.auth_args("alice"));
+    cmd
+}
+
 fn seeded_sha(emu: &Emulator, key: &str) -> String {
     emu.objects()
         .into_iter()
@@ -117,16 +130,7 @@ fn endless_faults_fail_reads_with_eio_within_the_bound_and_ls_still_answers() {
 #[test]
 fn cognito_down_across_expiry_gives_eacces_only_without_credentials_then_recovers() {
     let emu = Emulator::start();
-    let mut cmd = emu.command("mount", "alice");
-    cmd.env(
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
-        emu.get("proxy_endpoint"),
-    )
-    .env(
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
-        emu.get("proxy_endpoint"),
-    )
-    .args(emu.auth_args("alice"));
+    let mut cmd = cognito_via_proxy(&emu);
     let mounted_at = Instant::now();
     let mnt =
         Mounted::start_with(&mut cmd, &["--metadata-ttl", "5"]).unwrap_or_else(|o| panic!("{o:?}"));
@@ -199,17 +203,8 @@ fn sigkill_of_the_daemon_releases_the_mountpoint() {
 #[test]
 fn no_secret_reaches_the_log_at_trace_level_or_ps() {
     let emu = Emulator::start();
-    let mut cmd = emu.command("mount", "alice");
-    cmd.env(
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
-        emu.get("proxy_endpoint"),
-    )
-    .env(
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
-        emu.get("proxy_endpoint"),
-    )
-    .env("COGNITO_S3FS_LOG", "trace")
-    .args(emu.auth_args("alice"));
+    let mut cmd = cognito_via_proxy(&emu);
+    cmd.env("COGNITO_S3FS_LOG", "trace");
     let mnt = Mounted::start_with(&mut cmd, &[]).unwrap_or_else(|o| panic!("{o:?}"));
     let pid = mnt.daemon_pid();
     let password = emu.password("alice");
