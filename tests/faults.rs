@@ -221,13 +221,7 @@ fn no_secret_reaches_the_log_at_trace_level_or_ps() {
         mnt.log_text().contains("refreshed AWS credentials")
     });
     assert!(refreshed, "no refresh within 100 s");
-    assert!(std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt.path)
-        .status()
-        .unwrap()
-        .success());
-    assert!(wait_exit(pid, Duration::from_secs(10)));
+    assert!(mnt.unmount_and_wait(), "daemon still running");
 
     let log = mnt.log_text();
     assert!(

@@ -6,11 +6,10 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{wait_exit, Emulator, Mounted};
+use common::{Emulator, Mounted};
 
 /// Runs `program args` and returns its standard output; it must succeed.
 fn run(program: &str, args: &[&Path]) -> String {
@@ -75,14 +74,7 @@ fn ls_l_and_find_cost_list_pages_only() {
         "cat: GETs only"
     );
 
-    let pid = mnt.daemon_pid();
-    assert!(Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt.path)
-        .status()
-        .unwrap()
-        .success());
-    assert!(wait_exit(pid, Duration::from_secs(10)));
+    assert!(mnt.unmount_and_wait(), "daemon still running");
     let line = std::fs::read_to_string(&stats).unwrap();
     assert!(
         line.contains(" get=1 ") && line.contains("list=56 "),

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{is_mounted, sha256_hex, wait_exit, Emulator, Mounted, Rng};
+use common::{is_mounted, sha256_hex, Emulator, Mounted, Rng};
 
 /// What the mount should show for the seeded objects, by the rules of SEMANTICS.md.
 struct Expected {
@@ -315,16 +315,7 @@ fn a_temporary_password_is_replaced_on_a_terminal() {
         std::fs::read(mnt.join("alpha/hello.txt")).unwrap(),
         b"hello, world\n"
     );
-    let pids = common::pids_mentioning(&mnt.to_string_lossy());
-    assert!(Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap()
-        .success());
-    for pid in pids {
-        assert!(wait_exit(pid, Duration::from_secs(10)));
-    }
+    assert!(guard.unmount_and_wait(), "daemon still running");
 }
 
 #[test]
@@ -371,17 +362,7 @@ fn sigterm_unmounts_and_exits_zero() {
 fn fusermount_u_ends_the_daemon() {
     let emu = Emulator::start();
     let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
-    let pid = mnt.daemon_pid();
-    assert!(Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt.path)
-        .status()
-        .unwrap()
-        .success());
-    assert!(
-        wait_exit(pid, Duration::from_secs(10)),
-        "daemon still running"
-    );
+    assert!(mnt.unmount_and_wait(), "daemon still running");
     assert!(!is_mounted(&mnt.path));
     assert!(mnt.log_text().contains("unmounted"));
 }

@@ -263,6 +263,18 @@ impl Mounted {
         pids[0]
     }
 
+    /// `fusermount3 -u`, then waits up to 10 s for the daemon to exit; whether it did.
+    pub fn unmount_and_wait(&self) -> bool {
+        let pid = self.daemon_pid();
+        let unmounted = Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.path)
+            .status()
+            .unwrap()
+            .success();
+        unmounted && wait_exit(pid, Duration::from_secs(10))
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
