@@ -20,9 +20,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in and mount S3 read-only at MOUNTPOINT.
-    Mount(MountArgs),
+    Mount(Box<MountArgs>),
     /// Run the login chain once and print the identity id and when the credentials expire.
-    Login(LoginArgs),
+    Login(Box<LoginArgs>),
 }
 
 /// Where Cognito is and who logs in.
@@ -136,6 +136,28 @@ pub struct MountArgs {
     )]
     pub max_cached_entries: usize,
 
+    /// The most memory for file data, fetched and in flight, over all open files (sizes take
+    /// K, M or G). Reads past it evict the least recently used data; when all of it is
+    /// still arriving, reads wait. The daemon itself needs about 40 MiB besides.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size, help_heading = "Reading")]
+    pub max_cache_memory: u64,
+
+    /// The largest single GET of a sequential reader.
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size, help_heading = "Reading")]
+    pub part_size: u64,
+
+    /// How many parts a sequential reader fetches at once, ahead of where it reads.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Reading")]
+    pub read_parallel: u64,
+
+    /// What a random read fetches beyond the bytes it asks for.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub random_readahead: u64,
+
+    /// Objects smaller than this are fetched whole at their first read.
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub whole_object_below: u64,
+
     /// Let users other than the one who mounted see the files (needs user_allow_other in
     /// /etc/fuse.conf when not root).
     #[arg(long, help_heading = "Filesystem")]
@@ -208,6 +230,38 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
 }
 
+/// A byte count such as `4096`, `64K`, `8M` or `1G` (powers of 1024).
+fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("'{s}' is not a size such as 4096, 64K, 8M or 1G")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("'{s}' is not a size such as 4096, 64K, 8M or 1G"))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    match parse_size_or_zero(s)? {
+        0 => Err(format!("'{s}' must be more than zero")),
+        n => Ok(n),
+    }
+}
+
 fn parse_mode(s: &str) -> Result<u16, String> {
     u16::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
@@ -233,5 +287,13 @@ mod tests {
         assert_eq!(parse_ttl("5"), Ok(Duration::from_secs(5)));
         assert!(parse_ttl("indefinite").unwrap() > Duration::from_secs(1 << 30));
         assert!(parse_ttl("soon").is_err());
+        assert_eq!(parse_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_size_or_zero("0"), Ok(0));
+        assert!(parse_size("8X").is_err());
+        assert!(parse_size("M").is_err());
     }
 }

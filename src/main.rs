@@ -6,7 +6,7 @@ use cognito_s3fs::run::{login_command, mount_command};
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Mount(args) => mount_command(args),
-        Command::Login(args) => login_command(args),
+        Command::Mount(args) => mount_command(*args),
+        Command::Login(args) => login_command(*args),
     }
 }

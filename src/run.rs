@@ -18,7 +18,7 @@ use crate::auth::{
 };
 use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
-use crate::fs::{Fs, FsConfig};
+use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, Presentation};
 use crate::s3::retry::{RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
@@ -247,6 +247,18 @@ fn finish(result: Fallible<()>) -> ExitCode {
     }
 }
 
+/// Reading needs room for at least two parts in memory.
+fn check_read_sizes(args: &MountArgs) -> Fallible<()> {
+    if args.max_cache_memory < 2 * args.part_size {
+        return Err(format!(
+            "--max-cache-memory ({} MiB) must be at least twice --part-size ({} MiB)",
+            args.max_cache_memory >> 20,
+            args.part_size >> 20
+        ));
+    }
+    Ok(())
+}
+
 fn check_mountpoint(path: &Path) -> Fallible<PathBuf> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("mountpoint {}: {e}", path.display()))?;
@@ -280,14 +292,16 @@ fn is_mounted(path: &Path) -> bool {
 
 /// `cognito-s3fs mount`.
 pub fn mount_command(args: MountArgs) -> ExitCode {
-    let prepared = check_mountpoint(&args.mountpoint).and_then(|mountpoint| {
-        let mut login = cognito_login(&args.cognito)?;
-        let signed_in = match login.as_mut() {
-            Some(l) => Some(sign_in_once(l, &args.endpoint)?),
-            None => None,
-        };
-        Ok((mountpoint, login, signed_in))
-    });
+    let prepared = check_read_sizes(&args)
+        .and_then(|()| check_mountpoint(&args.mountpoint))
+        .and_then(|mountpoint| {
+            let mut login = cognito_login(&args.cognito)?;
+            let signed_in = match login.as_mut() {
+                Some(l) => Some(sign_in_once(l, &args.endpoint)?),
+                None => None,
+            };
+            Ok((mountpoint, login, signed_in))
+        });
     let (mountpoint, login, signed_in) = match prepared {
         Ok(p) => p,
         Err(message) => return finish(Err(message)),
@@ -382,11 +396,20 @@ fn serve(
             metadata_ttl: args.metadata_ttl,
             negative_ttl: args.negative_ttl,
             max_cached_entries: args.max_cached_entries,
+            read: ReadConfig {
+                part_size: args.part_size,
+                parallel: args.read_parallel,
+                first_window: ReadConfig::default().first_window.min(args.part_size),
+                random_readahead: args.random_readahead,
+                whole_object_below: args.whole_object_below,
+            },
+            max_cache_memory: args.max_cache_memory,
         },
     ));
     let stats = Arc::new(Stats::new(
         counters,
         fs.cache_stats(),
+        fs.data_cache(),
         args.stats_file.clone(),
     ));
     let look = Presentation {

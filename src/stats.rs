@@ -4,8 +4,11 @@
 //! followed by the cache counters of the filesystem:
 //!
 //! ```text
-//! list_buckets=1 list=52 get=3 get_bytes=1048576 cache_hits=310 cache_misses=54 negative_hits=2
+//! list_buckets=1 list=52 get=3 get_bytes=1048576 cache_hits=310 cache_misses=54 negative_hits=2 data_hits=40 data_fetches=3 data_bytes=1048576 data_evicted_bytes=0 prefetch_skipped=0
 //! ```
+//!
+//! `cache_*` and `negative_hits` count metadata lookups; `data_*` count the block cache of
+//! object bytes (`data_bytes` is what it holds now, fetched or in flight).
 //!
 //! It is logged on SIGUSR1 and at unmount, and with `--stats-file F` written to F as well,
 //! replaced whole (written to a temporary file, then renamed) so a reader never sees half a
@@ -15,27 +18,40 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::cache::CacheStats;
+use crate::fs::data_cache::DataCache;
 use crate::s3::Counters;
 
 /// Where the counters come from and where they go.
 pub struct Stats {
     requests: Arc<Counters>,
     cache: Arc<CacheStats>,
+    data: Arc<DataCache>,
     file: Option<PathBuf>,
 }
 
 impl Stats {
-    pub fn new(requests: Arc<Counters>, cache: Arc<CacheStats>, file: Option<PathBuf>) -> Self {
+    pub fn new(
+        requests: Arc<Counters>,
+        cache: Arc<CacheStats>,
+        data: Arc<DataCache>,
+        file: Option<PathBuf>,
+    ) -> Self {
         Stats {
             requests,
             cache,
+            data,
             file,
         }
     }
 
     /// The current line.
     pub fn line(&self) -> String {
-        format!("{} {}", self.requests.snapshot(), self.cache.line())
+        format!(
+            "{} {} {}",
+            self.requests.snapshot(),
+            self.cache.line(),
+            self.data.line()
+        )
     }
 
     /// Logs the line with `message`, and writes it to the stats file if there is one.
@@ -70,7 +86,12 @@ mod tests {
         cache.hit();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stats");
-        let stats = Stats::new(requests.clone(), cache, Some(path.clone()));
+        let stats = Stats::new(
+            requests.clone(),
+            cache,
+            DataCache::new(1 << 20),
+            Some(path.clone()),
+        );
         stats.report("test");
         requests.record(Op::List);
         stats.report("test");
@@ -85,6 +106,7 @@ mod tests {
             .collect();
         assert!(pairs.contains(&("list", 2)) && pairs.contains(&("cache_hits", 1)));
         assert!(pairs.iter().any(|(k, _)| *k == "cache_misses"));
+        assert!(pairs.contains(&("data_bytes", 0)));
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,

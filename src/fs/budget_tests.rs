@@ -131,7 +131,7 @@ async fn cat_of_a_listed_file_costs_gets_only() {
     let d = walk(&fs, "bk/d").await;
     let entries = read_dir(&fs, d, 10).await;
     let before = lists(&store);
-    let fh = fs.open(entries[2].attr.ino).await.unwrap();
+    let fh = fs.open(entries[2].attr.ino).await.unwrap().0;
     assert_eq!(fs.read(fh, 0, 200_000).await.unwrap().len(), 100_000);
     assert_eq!(lists(&store), before);
     assert_eq!(store.counters.get(Op::Get), 1);
@@ -166,11 +166,11 @@ async fn after_the_ttl_a_changed_object_is_a_new_file_to_new_readers() {
     store.put("bk", "d/f", "old");
     let fs = fs_over(&store, Duration::ZERO);
     let f = walk(&fs, "bk/d/f").await;
-    let fh = fs.open(f).await.unwrap();
+    let fh = fs.open(f).await.unwrap().0;
     store.put("bk", "d/f", "newer");
     assert_eq!(fs.read(fh, 0, 10).await.unwrap_err().errno(), libc::ESTALE);
     let before = lists(&store);
-    let fh2 = fs.open(f).await.unwrap();
+    let fh2 = fs.open(f).await.unwrap().0;
     assert_eq!(
         lists(&store),
         before + 1,

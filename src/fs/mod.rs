@@ -13,6 +13,7 @@
 //! - opening and reading a listed file costs GETs only.
 
 pub mod cache;
+pub mod data_cache;
 pub mod dir;
 pub mod error;
 pub mod inode;
@@ -29,6 +30,9 @@ mod budget_tests;
 #[cfg(test)]
 mod model_tests;
 
+#[cfg(test)]
+mod read_tests;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,11 +43,13 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use cache::{CacheStats, DirCache, NegativeCache};
+use data_cache::{DataCache, ObjectId};
 use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
 use names::ValidName;
 use read::OpenFile;
+pub use read::ReadConfig;
 pub use stream::DirEntry;
 use stream::DirStream;
 
@@ -60,6 +66,10 @@ pub struct FsConfig {
     pub negative_ttl: Duration,
     /// The most directory entries all cached listings may hold together.
     pub max_cached_entries: usize,
+    /// How reads become GETs.
+    pub read: ReadConfig,
+    /// The most bytes of object data held in memory, fetched or in flight.
+    pub max_cache_memory: u64,
 }
 
 impl FsConfig {
@@ -70,6 +80,8 @@ impl FsConfig {
             metadata_ttl,
             negative_ttl: Duration::from_secs(5),
             max_cached_entries: 1_000_000,
+            read: ReadConfig::default(),
+            max_cache_memory: 512 << 20,
         }
     }
 }
@@ -97,6 +109,9 @@ pub struct Fs {
     hidden: HiddenLog,
     root_fetch: tokio::sync::Mutex<()>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    data: Arc<DataCache>,
+    /// The ETag each file had when it was last opened, to keep the kernel's page cache.
+    opened_etags: Mutex<HashMap<u64, Arc<str>>>,
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
@@ -107,6 +122,7 @@ impl Fs {
         Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
+            data: DataCache::new(config.max_cache_memory),
             config,
             inodes: Inodes::new(),
             negative: NegativeCache::new(NEGATIVE_CAPACITY),
@@ -114,6 +130,7 @@ impl Fs {
             hidden: HiddenLog::default(),
             root_fetch: tokio::sync::Mutex::new(()),
             files: Mutex::new(HashMap::new()),
+            opened_etags: Mutex::new(HashMap::new()),
             dir_handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             mount_time: SystemTime::now(),
@@ -311,6 +328,7 @@ impl Fs {
     /// The kernel gave back `n` references to `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
         if let Some(node) = self.inodes.forget(ino, n) {
+            self.opened_etags.lock().remove(&ino);
             if node.is_dir() {
                 self.dirs.remove(ino);
             }
@@ -318,15 +336,30 @@ impl Fs {
     }
 
     /// Opens a file, pinning it to the size and ETag S3 showed within the metadata TTL.
-    pub async fn open(&self, ino: u64) -> Result<u64, FsError> {
+    /// Also says whether the kernel may keep the pages it cached of this file: yes when the
+    /// file was last opened with the same ETag, so it holds the same bytes.
+    pub async fn open(&self, ino: u64) -> Result<(u64, bool), FsError> {
         let node = self.fresh_node(ino).await?;
         let Kind::File { bucket, key, meta } = node.kind else {
             return Err(FsError::IsDir);
         };
-        let file = OpenFile::new(bucket, key.into(), meta.size, meta.etag);
+        let keep_cache = match &meta.etag {
+            Some(etag) => {
+                let previous = self.opened_etags.lock().insert(ino, etag.clone());
+                previous.as_ref() == Some(etag)
+            }
+            None => false,
+        };
+        let obj = ObjectId {
+            bucket,
+            key: key.into(),
+            size: meta.size,
+            etag: meta.etag,
+        };
+        let file = OpenFile::new(obj, self.config.read);
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
-        Ok(fh)
+        Ok((fh, keep_cache))
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
@@ -336,12 +369,17 @@ impl Fs {
             .get(&fh)
             .cloned()
             .ok_or(FsError::BadHandle)?;
-        file.read(self.store.as_ref(), offset, size)
+        file.read(&self.data, &self.store, offset, size)
             .await
             .inspect_err(|err| match err.errno() {
                 libc::ESTALE => tracing::warn!(error = %err, "object changed while open; reopen the file to read the new version"),
                 _ => tracing::warn!(error = %err, "read failed"),
             })
+    }
+
+    /// The shared cache of object bytes.
+    pub fn data_cache(&self) -> Arc<DataCache> {
+        self.data.clone()
     }
 
     pub fn release(&self, fh: u64) {

@@ -1,128 +1,213 @@
-//! Reading one open file: ranged GETs pinned to the ETag seen at lookup, with a read window
-//! that grows while the reader is sequential.
+//! Reading one open file: which bytes to fetch for a read, and how far ahead.
+//!
+//! The bytes themselves live in the shared [`DataCache`]; an open file only keeps track of
+//! how it is being read.
 //!
 //! Subtleties:
 //! 1. Every GET carries `If-Match` with the ETag the file had when it was looked up, so a
 //!    file that changes while open fails with ESTALE instead of mixing old and new bytes.
-//! 2. The window starts small (a `head` or a footer read stays cheap) and doubles while reads
-//!    continue where the last one ended, up to a maximum; a jump resets it.
-//! 3. When a read starts inside the buffered window and runs past it, only the missing tail is
-//!    fetched: a sequential reader fetches each byte once.
-//! 4. A body shorter than asked is an error, never data: the object cannot be shorter than
-//!    its pinned size unless something is wrong.
-//! 5. Reads of one handle take its lock; reads of different files never wait for each other.
+//! 2. A read is sequential when it starts near where the last one ended: a little behind it
+//!    (the kernel sends read-ahead requests concurrently, so they can arrive out of order)
+//!    or anywhere up to what is already on its way (a short forward seek keeps the data).
+//! 3. Sequential reading grows a window geometrically from a small first request (a `head`,
+//!    `file` or a footer read stays cheap) to `part_size * parallel`, fetched in parts of at
+//!    most `part_size` that run in parallel. A new part starts each time the reader passes a
+//!    part's worth of data, so GETs stay large and each byte is fetched once.
+//! 4. Any other read is random: it fetches what it asks for plus `random_readahead`, and
+//!    the window starts over.
+//! 5. Objects up to `whole_object_below` bytes are fetched whole on the first read: one GET
+//!    per small file, whatever the reads look like.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::Mutex;
+use parking_lot::Mutex;
 
+use super::data_cache::{DataCache, Need, ObjectId, Part};
 use super::error::FsError;
-use crate::s3::{ObjectStore, StoreError};
+use crate::s3::ObjectStore;
 
-/// The first read window.
-pub const INITIAL_WINDOW: u64 = 256 * 1024;
-/// The largest read window.
-pub const MAX_WINDOW: u64 = 8 * 1024 * 1024;
+/// How reads become GETs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadConfig {
+    /// The largest single GET of a sequential reader.
+    pub part_size: u64,
+    /// How many parts a sequential reader keeps in flight ahead of itself.
+    pub parallel: u64,
+    /// The first fetch of a read at the start of a file.
+    pub first_window: u64,
+    /// What a random read fetches beyond the bytes it asks for.
+    pub random_readahead: u64,
+    /// Objects smaller than this are fetched whole.
+    pub whole_object_below: u64,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        ReadConfig {
+            part_size: 8 << 20,
+            parallel: 8,
+            first_window: 256 << 10,
+            random_readahead: 64 << 10,
+            whole_object_below: 1 << 20,
+        }
+    }
+}
+
+impl ReadConfig {
+    fn max_window(&self) -> u64 {
+        self.part_size * self.parallel.max(1)
+    }
+}
 
 /// An open file.
 pub struct OpenFile {
-    pub bucket: Arc<str>,
-    pub key: String,
-    pub size: u64,
-    pub etag: Option<Arc<str>>,
-    state: Mutex<Window>,
+    obj: Arc<ObjectId>,
+    config: ReadConfig,
+    pattern: Mutex<Pattern>,
 }
 
+/// How the file has been read so far.
 #[derive(Default)]
-struct Window {
-    start: u64,
-    data: Bytes,
-    next_offset: u64,
-    size: u64,
+struct Pattern {
+    reads: u64,
+    /// Where the last read ended.
+    next: u64,
+    /// The end of what this reader has asked the cache for.
+    ahead_to: u64,
+    window: u64,
 }
 
-impl Window {
-    fn end(&self) -> u64 {
-        self.start + self.data.len() as u64
+/// The fetches one read needs.
+struct Plan {
+    /// Bytes to wait for (the read itself, maybe with read-ahead), in GETs of `unit`.
+    demand: Range<u64>,
+    unit: u64,
+    /// Bytes to start fetching without waiting.
+    prefetch: Option<Range<u64>>,
+}
+
+impl Pattern {
+    fn plan(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
+        let first = self.reads == 0;
+        self.reads += 1;
+        if size < c.whole_object_below {
+            return Plan {
+                demand: 0..size,
+                unit: size,
+                prefetch: None,
+            };
+        }
+        let sequential =
+            !first && offset + c.part_size >= self.next && offset <= self.ahead_to.max(self.next);
+        if !sequential {
+            let extra = if offset == 0 {
+                c.first_window
+            } else {
+                c.random_readahead
+            };
+            let demand = offset..size.min(end.max(offset + extra));
+            (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
+            return Plan {
+                demand,
+                unit: c.part_size,
+                prefetch: None,
+            };
+        }
+        self.next = self.next.max(end);
+        self.window = (self.window * 2).clamp(c.first_window, c.max_window());
+        let unit = c.part_size.min(self.window);
+        let from = self.ahead_to.max(end);
+        let mut to = from;
+        while to < size && to < offset + self.window {
+            to = size.min(to + unit);
+        }
+        self.ahead_to = to;
+        Plan {
+            demand: offset..end,
+            unit,
+            prefetch: (to > from).then_some(from..to),
+        }
     }
 
-    fn covers(&self, offset: u64) -> bool {
-        offset >= self.start && offset < self.end()
+    /// A prefetch stopped short for lack of memory: ask again on a later read.
+    fn fell_short(&mut self, reached: u64) {
+        self.ahead_to = self.ahead_to.min(reached);
     }
 }
 
 impl OpenFile {
-    pub fn new(bucket: Arc<str>, key: String, size: u64, etag: Option<Arc<str>>) -> Self {
+    pub fn new(obj: ObjectId, config: ReadConfig) -> Self {
         OpenFile {
-            bucket,
-            key,
-            size,
-            etag,
-            state: Mutex::new(Window::default()),
+            obj: Arc::new(obj),
+            config,
+            pattern: Mutex::new(Pattern::default()),
         }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.obj.size
     }
 
     /// Up to `len` bytes at `offset`; fewer only at the end of the file.
     pub async fn read(
         &self,
-        store: &dyn ObjectStore,
+        cache: &Arc<DataCache>,
+        store: &Arc<dyn ObjectStore>,
         offset: u64,
         len: u32,
     ) -> Result<Bytes, FsError> {
-        if offset >= self.size || len == 0 {
+        let size = self.obj.size;
+        if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
-        let end = self.size.min(offset + len as u64);
-        let mut w = self.state.lock().await;
-        let sequential = offset == w.next_offset || w.covers(offset);
-        w.next_offset = end;
-        if w.covers(offset) && end <= w.end() {
-            let from = (offset - w.start) as usize;
-            return Ok(w.data.slice(from..from + (end - offset) as usize));
+        let end = size.min(offset + len as u64);
+        let plan = self.pattern.lock().plan(offset, end, size, &self.config);
+        let parts = cache
+            .parts(store, &self.obj, plan.demand, plan.unit, Need::Demand)
+            .await;
+        if let Some(ahead) = plan.prefetch {
+            let want = ahead.end;
+            let started = cache
+                .parts(store, &self.obj, ahead, plan.unit, Need::Prefetch)
+                .await;
+            let reached = started.last().map_or(0, |p| p.end());
+            if reached < want {
+                self.pattern.lock().fell_short(reached);
+            }
         }
-        w.size = if sequential && w.size > 0 {
-            (w.size * 2).min(MAX_WINDOW)
-        } else {
-            INITIAL_WINDOW
-        };
-        // Keep the buffered head of this read and fetch only what is missing.
-        let fetch_from = if w.covers(offset) { w.end() } else { offset };
-        let fetch_to = self.size.min(end.max(fetch_from + w.size));
-        let fetched = self.fetch(store, fetch_from, fetch_to).await?;
-        let answer = if fetch_from > offset {
-            let mut joined = BytesMut::with_capacity((end - offset) as usize);
-            joined.extend_from_slice(&w.data[(offset - w.start) as usize..]);
-            joined.extend_from_slice(&fetched[..(end - fetch_from) as usize]);
-            joined.freeze()
-        } else {
-            fetched.slice(..(end - offset) as usize)
-        };
-        w.start = fetch_from;
-        w.data = fetched;
-        Ok(answer)
+        self.assemble(&parts, offset..end).await
     }
 
-    async fn fetch(&self, store: &dyn ObjectStore, from: u64, to: u64) -> Result<Bytes, FsError> {
-        let context = || {
-            format!(
-                "reading s3://{}/{} bytes {from}..{to}",
-                self.bucket, self.key
-            )
-        };
-        let data = store
-            .get_range(&self.bucket, &self.key, from..to, self.etag.as_deref())
-            .await
-            .map_err(|e| FsError::store(context(), e))?;
-        if (data.len() as u64) != to - from {
-            return Err(FsError::store(
-                context(),
-                StoreError::ShortBody {
-                    got: data.len() as u64,
-                    expected: to - from,
-                },
-            ));
+    /// The bytes of `range` out of the parts that cover it.
+    async fn assemble(&self, parts: &[Arc<Part>], range: Range<u64>) -> Result<Bytes, FsError> {
+        let wanted: Vec<_> = parts.iter().filter(|p| p.start < range.end).collect();
+        if let [only] = wanted[..] {
+            let bytes = self.bytes_of(only).await?;
+            let from = (range.start - only.start) as usize;
+            return Ok(bytes.slice(from..from + (range.end - range.start) as usize));
         }
-        Ok(data)
+        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        for part in wanted {
+            let bytes = self.bytes_of(part).await?;
+            let from = range.start.max(part.start) - part.start;
+            let to = range.end.min(part.end()) - part.start;
+            out.extend_from_slice(&bytes[from as usize..to as usize]);
+        }
+        Ok(out.freeze())
+    }
+
+    async fn bytes_of(&self, part: &Part) -> Result<Bytes, FsError> {
+        part.bytes().await.map_err(|e| {
+            let context = format!(
+                "reading s3://{}/{} bytes {}..{}",
+                self.obj.bucket,
+                self.obj.key,
+                part.start,
+                part.end()
+            );
+            FsError::store(context, e)
+        })
     }
 }

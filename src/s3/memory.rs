@@ -28,6 +28,7 @@ pub struct MemoryStore {
     page_size: usize,
     version: std::sync::atomic::AtomicU64,
     pub counters: Counters,
+    gets: parking_lot::Mutex<Vec<(String, Range<u64>)>>,
 }
 
 impl Default for MemoryStore {
@@ -48,7 +49,13 @@ impl MemoryStore {
             page_size: page_size.max(1),
             version: Default::default(),
             counters: Counters::default(),
+            gets: Default::default(),
         }
+    }
+
+    /// Every GET so far: key and range asked for, in order.
+    pub fn get_log(&self) -> Vec<(String, Range<u64>)> {
+        self.gets.lock().clone()
     }
 
     pub fn create_bucket(&self, bucket: &str) {
@@ -141,6 +148,7 @@ impl ObjectStore for MemoryStore {
         if_match: Option<&str>,
     ) -> Result<Bytes, StoreError> {
         self.counters.record(Op::Get);
+        self.gets.lock().push((key.to_string(), range.clone()));
         let buckets = self.buckets.read();
         let objects = buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
         let obj = objects.get(key).ok_or(StoreError::NoSuchKey)?;

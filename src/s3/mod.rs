@@ -43,7 +43,7 @@ pub struct ListPage {
 }
 
 /// Errors a store can answer with, typed by what the filesystem must do about them.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no such key")]
     NoSuchKey,

@@ -1,0 +1,344 @@
+//! The block cache: object bytes shared by every open file, under one memory bound.
+//!
+//! Subtleties:
+//! 1. A part is keyed by the object's bucket, key, size and ETag, so bytes of two versions
+//!    of an object never meet, and a file opened twice (or by several readers) reuses what
+//!    any of them fetched.
+//! 2. Parts of one object never overlap: a request for a range fetches only its gaps. A part
+//!    being fetched is in the map already (pending), so a second reader of the same bytes
+//!    waits for that GET instead of sending its own.
+//! 3. Memory is counted when a fetch starts, not when it ends, so fetches in flight are
+//!    bounded too. When the bound is reached, the least recently used finished parts go.
+//!    When everything counted is still in flight, a read the caller waits for (demand)
+//!    waits for memory to come free: under pressure reads get slower, never unbounded.
+//!    Prefetch never waits: it is skipped.
+//! 4. A failed fetch leaves no part behind: its waiters get the error, the next read tries
+//!    again.
+//! 5. Fetches run in their own tasks, so a reader that goes away (an interrupted `read`)
+//!    never leaves a part pending forever.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lru::LruCache;
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+
+use crate::s3::{ObjectStore, StoreError};
+
+/// One version of one object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct ObjectId {
+    pub bucket: Arc<str>,
+    pub key: Arc<str>,
+    pub size: u64,
+    pub etag: Option<Arc<str>>,
+}
+
+/// Whether a caller waits for the bytes or only wants them on their way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    Demand,
+    Prefetch,
+}
+
+#[derive(Debug)]
+enum State {
+    Pending,
+    Ready(Bytes),
+    Failed(StoreError),
+}
+
+/// A contiguous range of one object, fetched or being fetched.
+#[derive(Debug)]
+pub struct Part {
+    pub start: u64,
+    pub len: u64,
+    state: watch::Sender<State>,
+}
+
+impl Part {
+    pub fn end(&self) -> u64 {
+        self.start + self.len
+    }
+
+    /// The part's bytes once its fetch is done.
+    pub async fn bytes(&self) -> Result<Bytes, StoreError> {
+        let mut rx = self.state.subscribe();
+        let state = rx
+            .wait_for(|s| !matches!(s, State::Pending))
+            .await
+            .map_err(|_| StoreError::Other("a fetch task ended without an answer".into()))?;
+        match &*state {
+            State::Ready(b) => Ok(b.clone()),
+            State::Failed(e) => Err(e.clone()),
+            State::Pending => unreachable!("wait_for returned a pending part"),
+        }
+    }
+}
+
+/// Counters of the block cache.
+#[derive(Debug, Default)]
+pub struct DataStats {
+    pub hits: AtomicU64,
+    pub fetches: AtomicU64,
+    pub evicted_bytes: AtomicU64,
+    pub skipped_prefetches: AtomicU64,
+}
+
+struct Inner {
+    objects: HashMap<Arc<ObjectId>, BTreeMap<u64, Arc<Part>>>,
+    /// Finished parts only, least recently used first; the value is the part's length.
+    lru: LruCache<(Arc<ObjectId>, u64), u64>,
+    /// Bytes of all parts, pending or finished.
+    used: u64,
+}
+
+/// The shared cache of object bytes.
+pub struct DataCache {
+    inner: Mutex<Inner>,
+    freed: Notify,
+    limit: u64,
+    pub stats: DataStats,
+}
+
+/// What a look at the map found for a range: parts to wait for, gaps to fetch.
+enum Piece {
+    Have(Arc<Part>),
+    Gap(Range<u64>),
+}
+
+impl DataCache {
+    /// A cache holding at most `limit` bytes, fetched or in flight.
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(DataCache {
+            inner: Mutex::new(Inner {
+                objects: HashMap::new(),
+                lru: LruCache::unbounded(),
+                used: 0,
+            }),
+            freed: Notify::new(),
+            limit: limit.max(1),
+            stats: DataStats::default(),
+        })
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The counters as `key=value` pairs for the stats line.
+    pub fn line(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "data_hits={} data_fetches={} data_bytes={} data_evicted_bytes={} prefetch_skipped={}",
+            get(&self.stats.hits),
+            get(&self.stats.fetches),
+            self.used(),
+            get(&self.stats.evicted_bytes),
+            get(&self.stats.skipped_prefetches),
+        )
+    }
+
+    /// Bytes held now, fetched or in flight.
+    pub fn used(&self) -> u64 {
+        self.inner.lock().used
+    }
+
+    /// The parts covering `range` in order, starting a fetch for each gap, in pieces of at
+    /// most `unit` bytes. With [`Need::Prefetch`] it stops at the first gap that would need
+    /// memory still in flight, and returns what it has.
+    pub async fn parts(
+        self: &Arc<Self>,
+        store: &Arc<dyn ObjectStore>,
+        obj: &Arc<ObjectId>,
+        range: Range<u64>,
+        unit: u64,
+        need: Need,
+    ) -> Vec<Arc<Part>> {
+        let unit = unit.clamp(1, self.limit);
+        let mut out = Vec::new();
+        let mut from = range.start;
+        while from < range.end {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let progress = self.take(store, obj, from..range.end, unit, &mut out);
+            from = progress;
+            if from >= range.end {
+                break;
+            }
+            if need == Need::Prefetch {
+                self.stats
+                    .skipped_prefetches
+                    .fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            freed.await;
+        }
+        out
+    }
+
+    /// Walks `range` under the lock: finished and pending parts are taken as they are, gaps
+    /// are fetched while memory allows. Returns how far it got.
+    fn take(
+        self: &Arc<Self>,
+        store: &Arc<dyn ObjectStore>,
+        obj: &Arc<ObjectId>,
+        range: Range<u64>,
+        unit: u64,
+        out: &mut Vec<Arc<Part>>,
+    ) -> u64 {
+        let mut inner = self.inner.lock();
+        let pieces = inner.pieces(obj, range.clone());
+        for piece in &pieces {
+            if let Piece::Have(part) = piece {
+                // Touched first so that making room below evicts other parts before these.
+                inner.lru.get(&(obj.clone(), part.start));
+            }
+        }
+        for piece in pieces {
+            match piece {
+                Piece::Have(part) => {
+                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    out.push(part);
+                }
+                Piece::Gap(gap) => {
+                    let mut at = gap.start;
+                    while at < gap.end {
+                        let len = unit.min(gap.end - at);
+                        if !self.make_room(&mut inner, len) {
+                            return at;
+                        }
+                        out.push(self.start_fetch(&mut inner, store, obj, at, len));
+                        at += len;
+                    }
+                }
+            }
+        }
+        range.end
+    }
+
+    /// Evicts finished parts until `len` more bytes fit. False when they cannot fit yet.
+    fn make_room(&self, inner: &mut Inner, len: u64) -> bool {
+        while inner.used + len > self.limit {
+            let Some(((obj, start), part_len)) = inner.lru.pop_lru() else {
+                return false;
+            };
+            inner.remove(&obj, start);
+            inner.used -= part_len;
+            self.stats
+                .evicted_bytes
+                .fetch_add(part_len, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn start_fetch(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        store: &Arc<dyn ObjectStore>,
+        obj: &Arc<ObjectId>,
+        start: u64,
+        len: u64,
+    ) -> Arc<Part> {
+        let part = Arc::new(Part {
+            start,
+            len,
+            state: watch::Sender::new(State::Pending),
+        });
+        inner
+            .objects
+            .entry(obj.clone())
+            .or_default()
+            .insert(start, part.clone());
+        inner.used += len;
+        self.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        let (cache, store, obj, task_part) =
+            (self.clone(), store.clone(), obj.clone(), part.clone());
+        tokio::spawn(async move {
+            let result = fetch(store.as_ref(), &obj, start..start + len).await;
+            cache.finish(&obj, &task_part, result);
+        });
+        part
+    }
+
+    fn finish(&self, obj: &Arc<ObjectId>, part: &Arc<Part>, result: Result<Bytes, StoreError>) {
+        let mut inner = self.inner.lock();
+        let state = match result {
+            Ok(bytes) => {
+                inner.lru.put((obj.clone(), part.start), part.len);
+                State::Ready(bytes)
+            }
+            Err(e) => {
+                inner.remove(obj, part.start);
+                inner.used -= part.len;
+                State::Failed(e)
+            }
+        };
+        part.state.send_replace(state);
+        drop(inner);
+        self.freed.notify_waiters();
+    }
+}
+
+impl Inner {
+    /// The parts and gaps that make up `range`, in order.
+    fn pieces(&self, obj: &ObjectId, range: Range<u64>) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut at = range.start;
+        if let Some(parts) = self.objects.get(obj) {
+            // The part that may cover `at` starts at or before it.
+            let first = parts
+                .range(..=at)
+                .next_back()
+                .map(|(s, _)| *s)
+                .unwrap_or(at);
+            for part in parts.range(first..range.end).map(|(_, p)| p) {
+                if part.end() <= at {
+                    continue;
+                }
+                if part.start > at {
+                    pieces.push(Piece::Gap(at..part.start));
+                }
+                pieces.push(Piece::Have(part.clone()));
+                at = part.end();
+            }
+        }
+        if at < range.end {
+            pieces.push(Piece::Gap(at..range.end));
+        }
+        pieces
+    }
+
+    fn remove(&mut self, obj: &Arc<ObjectId>, start: u64) {
+        if let Some(parts) = self.objects.get_mut(obj) {
+            parts.remove(&start);
+            if parts.is_empty() {
+                self.objects.remove(obj);
+            }
+        }
+    }
+}
+
+/// One ranged GET pinned to the object's ETag; a short body is an error, never data.
+async fn fetch(
+    store: &dyn ObjectStore,
+    obj: &ObjectId,
+    range: Range<u64>,
+) -> Result<Bytes, StoreError> {
+    let expected = range.end - range.start;
+    let data = store
+        .get_range(&obj.bucket, &obj.key, range, obj.etag.as_deref())
+        .await?;
+    if data.len() as u64 != expected {
+        return Err(StoreError::ShortBody {
+            got: data.len() as u64,
+            expected,
+        });
+    }
+    Ok(data)
+}

@@ -1,0 +1,398 @@
+//! The read path against the in-memory store: the right bytes whatever the reads and faults,
+//! and what each access pattern costs in GETs and memory.
+
+use std::ffi::OsStr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::{Fs, FsConfig, ReadConfig, ROOT};
+use crate::s3::faulty::{Fault, FaultyStore};
+use crate::s3::memory::MemoryStore;
+use crate::s3::{ObjectStore, Op};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+fn fs_with(store: Arc<dyn ObjectStore>, read: ReadConfig, memory: u64) -> Fs {
+    Fs::new(
+        store,
+        FsConfig {
+            buckets: Some(vec!["bk".into()]),
+            read,
+            max_cache_memory: memory,
+            ..FsConfig::with_ttl(Duration::from_secs(60))
+        },
+    )
+}
+
+fn fs_default(store: &Arc<MemoryStore>) -> Fs {
+    fs_with(store.clone(), ReadConfig::default(), 512 * MIB)
+}
+
+/// Small sizes, so that a few MiB exercise growth, parallel parts and eviction.
+fn small_config() -> ReadConfig {
+    ReadConfig {
+        part_size: 64 * KIB,
+        parallel: 4,
+        first_window: 16 * KIB,
+        random_readahead: 8 * KIB,
+        whole_object_below: 32 * KIB,
+    }
+}
+
+async fn open(fs: &Fs, path: &str) -> u64 {
+    let mut ino = ROOT;
+    for part in path.split('/') {
+        ino = fs.lookup(ino, OsStr::new(part)).await.unwrap().ino;
+    }
+    fs.open(ino).await.unwrap().0
+}
+
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+async fn read_to_end(fs: &Fs, fh: u64, chunk: u32) -> u64 {
+    let mut offset = 0u64;
+    loop {
+        let got = fs.read(fh, offset, chunk).await.unwrap();
+        if got.is_empty() {
+            return offset;
+        }
+        offset += got.len() as u64;
+    }
+}
+
+/// No two GETs of one key asked for the same byte.
+fn assert_no_overlap(log: &[(String, Range<u64>)]) {
+    let mut ranges: Vec<_> = log
+        .iter()
+        .map(|(k, r)| (k.clone(), r.start, r.end))
+        .collect();
+    ranges.sort();
+    for w in ranges.windows(2) {
+        if w[0].0 == w[1].0 {
+            assert!(
+                w[0].2 <= w[1].1,
+                "overlapping GETs {:?} and {:?}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sequential_read_fetches_each_byte_once_in_growing_parts() {
+    let store = Arc::new(MemoryStore::new());
+    let size = 100 * MIB + 17;
+    store.put("bk", "big", vec![7u8; size as usize]);
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/big").await;
+    assert_eq!(read_to_end(&fs, fh, 128 * KIB as u32).await, size);
+    let log = store.get_log();
+    assert_no_overlap(&log);
+    assert_eq!(store.counters.snapshot().get_bytes, size, "each byte once");
+    let sizes: Vec<u64> = log.iter().map(|(_, r)| r.end - r.start).collect();
+    assert_eq!(sizes[0], 256 * KIB, "a small first request");
+    assert!(
+        sizes.iter().all(|s| *s <= 8 * MIB),
+        "no GET above the part size"
+    );
+    let full = sizes.iter().filter(|s| **s == 8 * MIB).count() as u64;
+    assert!(full >= size / (8 * MIB) - 2, "mostly full parts: {sizes:?}");
+}
+
+#[tokio::test]
+async fn a_sequential_reader_keeps_parts_in_flight_ahead_of_itself() {
+    let store = Arc::new(MemoryStore::new());
+    store.put("bk", "big", vec![1u8; (128 * MIB) as usize]);
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/big").await;
+    let mut offset = 0;
+    while offset < 16 * MIB {
+        offset += fs.read(fh, offset, MIB as u32).await.unwrap().len() as u64;
+    }
+    // Prefetches are tasks of their own; on this single-threaded runtime one yield lets
+    // every one of them send its GET.
+    tokio::task::yield_now().await;
+    let config = ReadConfig::default();
+    let fetched_to = store.get_log().iter().map(|(_, r)| r.end).max().unwrap();
+    assert!(
+        fetched_to >= offset + config.part_size * (config.parallel - 1),
+        "after {offset} bytes read, only {fetched_to} asked for"
+    );
+}
+
+#[tokio::test]
+async fn a_random_4k_read_costs_one_get_no_larger_than_the_random_readahead() {
+    let store = Arc::new(MemoryStore::new());
+    let data = pattern((32 * MIB) as usize);
+    store.put("bk", "db", data.clone());
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/db").await;
+    let ra = ReadConfig::default().random_readahead;
+    for (i, offset) in [17 * MIB, 3 * MIB + 4096, 29 * MIB, 11 * MIB]
+        .into_iter()
+        .enumerate()
+    {
+        let got = fs.read(fh, offset, 4096).await.unwrap();
+        assert_eq!(&got[..], &data[offset as usize..offset as usize + 4096]);
+        let log = store.get_log();
+        assert_eq!(log.len(), i + 1, "one GET per random read");
+        let r = &log[i].1;
+        assert_eq!(r.start, offset);
+        assert!(r.end - r.start <= 4096 + ra, "GET of {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_small_object_is_one_get_whatever_the_reads() {
+    let store = Arc::new(MemoryStore::new());
+    let data = pattern(200_000);
+    store.put("bk", "small", data.clone());
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/small").await;
+    for offset in [150_000u64, 0, 4096, 100_000, 199_999] {
+        let got = fs.read(fh, offset, 4096).await.unwrap();
+        let end = (offset as usize + 4096).min(data.len());
+        assert_eq!(&got[..], &data[offset as usize..end]);
+    }
+    assert_eq!(store.get_log(), vec![("small".to_string(), 0..200_000)]);
+}
+
+#[tokio::test]
+async fn readers_of_one_object_share_what_is_fetched() {
+    let store = Arc::new(MemoryStore::new());
+    let size = 24 * MIB;
+    store.put("bk", "shared", pattern(size as usize));
+    let fs = Arc::new(fs_default(&store));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let fs = fs.clone();
+        tasks.push(tokio::spawn(async move {
+            let fh = open(&fs, "bk/shared").await;
+            read_to_end(&fs, fh, 128 * KIB as u32).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), size);
+    }
+    assert_no_overlap(&store.get_log());
+    assert_eq!(
+        store.counters.snapshot().get_bytes,
+        size,
+        "fetched once for all"
+    );
+    let again = open(&fs, "bk/shared").await;
+    let before = store.counters.get(Op::Get);
+    read_to_end(&fs, again, MIB as u32).await;
+    assert_eq!(
+        store.counters.get(Op::Get),
+        before,
+        "a re-read is served from memory"
+    );
+}
+
+#[tokio::test]
+async fn memory_never_passes_its_bound_and_old_data_is_evicted() {
+    let store = Arc::new(MemoryStore::new());
+    let data = pattern((40 * MIB) as usize);
+    store.put("bk", "a", data.clone());
+    store.put("bk", "b", data.clone());
+    let limit = 20 * MIB;
+    let fs = fs_with(store.clone(), ReadConfig::default(), limit);
+    let cache = fs.data_cache();
+    for name in ["bk/a", "bk/b"] {
+        let fh = open(&fs, name).await;
+        let mut offset = 0u64;
+        while offset < data.len() as u64 {
+            let got = fs.read(fh, offset, MIB as u32).await.unwrap();
+            assert_eq!(
+                &got[..],
+                &data[offset as usize..offset as usize + got.len()]
+            );
+            assert!(cache.used() <= limit, "{} bytes held", cache.used());
+            offset += got.len() as u64;
+        }
+    }
+    assert!(
+        cache
+            .stats
+            .evicted_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_memory_pressure_many_readers_slow_down_but_all_finish() {
+    let inner = MemoryStore::new();
+    let data = pattern((3 * MIB) as usize);
+    for i in 0..8 {
+        inner.put("bk", &format!("f{i}"), data.clone());
+    }
+    let store = Arc::new(FaultyStore::new(inner));
+    store.fail_always(Op::Get, Fault::Stall(Duration::from_millis(2)));
+    let limit = 4 * 64 * KIB;
+    let fs = Arc::new(fs_with(store.clone(), small_config(), limit));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (fs, data) = (fs.clone(), data.clone());
+        tasks.push(tokio::spawn(async move {
+            let fh = open(&fs, &format!("bk/f{i}")).await;
+            let mut offset = 0u64;
+            while offset < data.len() as u64 {
+                let got = fs.read(fh, offset, 48 * KIB as u32).await.unwrap();
+                assert_eq!(
+                    &got[..],
+                    &data[offset as usize..offset as usize + got.len()]
+                );
+                assert!(fs.data_cache().used() <= limit);
+                offset += got.len() as u64;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_changed_object_gives_estale_not_mixed_bytes() {
+    let store = Arc::new(MemoryStore::new());
+    let data = pattern((4 * MIB) as usize);
+    store.put("bk", "f", data.clone());
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/f").await;
+    let first = fs.read(fh, 0, 4096).await.unwrap();
+    assert_eq!(&first[..], &data[..4096]);
+    store.put("bk", "f", vec![9u8; data.len()]);
+    let err = fs.read(fh, 3 * MIB, 4096).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ESTALE);
+    let again = fs.read(fh, 0, 4096).await.unwrap();
+    assert_eq!(
+        &again[..],
+        &data[..4096],
+        "bytes already held are of the pinned version"
+    );
+}
+
+#[tokio::test]
+async fn the_kernel_keeps_its_page_cache_only_while_the_etag_is_unchanged() {
+    let store = Arc::new(MemoryStore::new());
+    store.put("bk", "f", "one");
+    let fs = fs_with(store.clone(), ReadConfig::default(), 64 * MIB);
+    let ino = fs.lookup(ROOT, OsStr::new("bk")).await.unwrap().ino;
+    let ino = fs.lookup(ino, OsStr::new("f")).await.unwrap().ino;
+    assert!(
+        !fs.open(ino).await.unwrap().1,
+        "first open: nothing to keep"
+    );
+    assert!(fs.open(ino).await.unwrap().1, "same ETag: keep");
+    let short_ttl = Fs::new(
+        store.clone(),
+        FsConfig {
+            buckets: Some(vec!["bk".into()]),
+            ..FsConfig::with_ttl(Duration::ZERO)
+        },
+    );
+    let bk = short_ttl.lookup(ROOT, OsStr::new("bk")).await.unwrap().ino;
+    let f = short_ttl.lookup(bk, OsStr::new("f")).await.unwrap().ino;
+    assert!(!short_ttl.open(f).await.unwrap().1);
+    assert!(short_ttl.open(f).await.unwrap().1);
+    store.put("bk", "f", "two");
+    assert!(!short_ttl.open(f).await.unwrap().1, "new ETag: drop pages");
+}
+
+#[tokio::test]
+async fn a_short_body_is_an_error_never_data() {
+    let inner = MemoryStore::new();
+    inner.put("bk", "f", vec![1u8; 100_000]);
+    let store = Arc::new(FaultyStore::new(inner));
+    store.fail_nth(Op::Get, 1, Fault::CutBodyAt(10));
+    let fs = fs_with(store.clone(), ReadConfig::default(), 64 * MIB);
+    let fh = open(&fs, "bk/f").await;
+    assert_eq!(fs.read(fh, 0, 4096).await.unwrap_err().errno(), libc::EIO);
+    assert_eq!(fs.read(fh, 0, 4096).await.unwrap().len(), 4096);
+}
+
+/// Reads of `data` by `handles` concurrent readers, each a list of (offset, len), under
+/// injected faults and a small memory bound; every answer must be the right bytes.
+fn read_all_ranges(data: Vec<u8>, handles: Vec<Vec<(u64, u32)>>, faults: Vec<u64>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let inner = MemoryStore::new();
+        inner.put("bk", "f", data.clone());
+        let store = Arc::new(FaultyStore::new(inner));
+        for n in &faults {
+            store.fail_nth(Op::Get, *n, Fault::CutBodyAt(n % 7));
+        }
+        let fs = Arc::new(fs_with(store.clone(), small_config(), 6 * 64 * KIB));
+        let data = Arc::new(data);
+        let mut tasks = Vec::new();
+        for reads in handles {
+            let (fs, data, allowed) = (fs.clone(), data.clone(), faults.len() + 1);
+            tasks.push(tokio::spawn(async move {
+                let fh = open(&fs, "bk/f").await;
+                for (offset, len) in reads {
+                    let offset = offset % (data.len() as u64 + 10);
+                    // A failed read is tried again, as a caller seeing EIO might; what
+                    // must never happen is wrong bytes.
+                    let mut attempt = 0;
+                    let got = loop {
+                        match fs.read(fh, offset, len).await {
+                            Ok(b) => break b,
+                            Err(e) => assert_eq!(e.errno(), libc::EIO),
+                        }
+                        attempt += 1;
+                        assert!(attempt < allowed, "more failures than injected faults");
+                    };
+                    let start = (offset as usize).min(data.len());
+                    let end = (offset as usize + len as usize).min(data.len());
+                    assert_eq!(&got[..], &data[start..end], "read {offset}+{len}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+fn sequential_runs(starts: &[u64], chunk: u32) -> Vec<(u64, u32)> {
+    starts
+        .iter()
+        .flat_map(|s| (0..8).map(move |i| (s + i * chunk as u64, chunk)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_reads_return_the_right_bytes(
+        size in 0usize..1_500_000,
+        handles in prop::collection::vec(
+            prop::collection::vec((0u64..1_500_100, 1u32..200_000), 1..30), 1..4),
+        faults in prop::collection::vec(1u64..40, 0..4),
+    ) {
+        read_all_ranges(pattern(size), handles, faults);
+    }
+
+    #[test]
+    fn sequential_runs_with_seeks_return_the_right_bytes(
+        runs in prop::collection::vec(
+            (prop::collection::vec(0u64..1_500_000, 1..5), 1u32..150_000), 1..4),
+        faults in prop::collection::vec(1u64..40, 0..3),
+    ) {
+        let handles = runs.iter().map(|(starts, chunk)| sequential_runs(starts, *chunk)).collect();
+        read_all_ranges(pattern(1_500_000), handles, faults);
+    }
+}
