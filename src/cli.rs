@@ -136,11 +136,17 @@ pub struct MountArgs {
     )]
     pub max_cached_entries: usize,
 
-    /// The most memory for file data, fetched and in flight, over all open files (sizes take
-    /// K, M or G). Reads past it evict the least recently used data; when all of it is
-    /// still arriving, reads wait. The daemon itself needs about 40 MiB besides.
+    /// The memory the daemon stays under (sizes take K, M or G). File data, fetched and in
+    /// flight, gets all of it but a reserve of 64 MiB for the daemon itself; past that the
+    /// least recently used data is dropped, and when all of it is still arriving, reads wait.
+    /// The listing cache is bounded on its own by --max-cached-entries.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size, help_heading = "Reading")]
-    pub max_cache_memory: u64,
+    pub max_memory: u64,
+
+    /// The kernel's read-ahead for this mount (set when running as root; 0 keeps the
+    /// kernel's 128 KiB). Larger read-ahead means fewer, larger read requests.
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub kernel_readahead: u64,
 
     /// The largest single GET of a sequential reader.
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size, help_heading = "Reading")]

@@ -42,11 +42,26 @@ pub struct FuseAdapter {
     fs: Arc<Fs>,
     rt: Handle,
     look: Presentation,
+    /// Kernel read-ahead to set once INIT is done: the mountpoint and KiB.
+    read_ahead: Option<(std::path::PathBuf, u32)>,
+    read_ahead_set: std::sync::Once,
 }
 
 impl FuseAdapter {
     pub fn new(fs: Arc<Fs>, rt: Handle, look: Presentation) -> Self {
-        FuseAdapter { fs, rt, look }
+        FuseAdapter {
+            fs,
+            rt,
+            look,
+            read_ahead: None,
+            read_ahead_set: std::sync::Once::new(),
+        }
+    }
+
+    /// Raise the kernel's read-ahead for the mount at `mountpoint` to `kib`.
+    pub fn with_read_ahead(mut self, mountpoint: &std::path::Path, kib: u32) -> Self {
+        self.read_ahead = Some((mountpoint.to_owned(), kib));
+        self
     }
 
     fn ttl(&self) -> Duration {
@@ -144,6 +159,12 @@ impl Filesystem for FuseAdapter {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
             return reply.error(Errno::EROFS);
+        }
+        // Any request after INIT means the kernel applied the INIT reply, which would have
+        // clamped an earlier setting; reads only come after an open.
+        if let Some((mountpoint, kib)) = &self.read_ahead {
+            self.read_ahead_set
+                .call_once(|| crate::kernel::set_read_ahead(mountpoint, *kib));
         }
         let fs = self.fs.clone();
         self.rt.spawn(async move {

@@ -247,13 +247,29 @@ fn finish(result: Fallible<()>) -> ExitCode {
     }
 }
 
-/// Reading needs room for at least two parts in memory.
+/// File data comes in parts of megabytes. Without this, glibc raises its mmap threshold
+/// after the first such part is freed, later parts come from the heap, and memory freed by
+/// eviction stays resident: the process would outgrow `--max-memory` while the cache
+/// itself stays under it.
+fn return_freed_memory_promptly() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+/// Memory the daemon keeps for itself out of `--max-memory`: buffers, tasks, the runtime.
+const MEMORY_RESERVE: u64 = 64 << 20;
+
+/// The memory bound leaves room for at least two parts of file data.
 fn check_read_sizes(args: &MountArgs) -> Fallible<()> {
-    if args.max_cache_memory < 2 * args.part_size {
+    let least = MEMORY_RESERVE + 2 * args.part_size;
+    if args.max_memory < least {
         return Err(format!(
-            "--max-cache-memory ({} MiB) must be at least twice --part-size ({} MiB)",
-            args.max_cache_memory >> 20,
-            args.part_size >> 20
+            "--max-memory must be at least {} MiB: a reserve of {} MiB plus two parts of --part-size",
+            least >> 20,
+            MEMORY_RESERVE >> 20
         ));
     }
     Ok(())
@@ -292,6 +308,7 @@ fn is_mounted(path: &Path) -> bool {
 
 /// `cognito-s3fs mount`.
 pub fn mount_command(args: MountArgs) -> ExitCode {
+    return_freed_memory_promptly();
     let prepared = check_read_sizes(&args)
         .and_then(|()| check_mountpoint(&args.mountpoint))
         .and_then(|mountpoint| {
@@ -403,7 +420,7 @@ fn serve(
                 random_readahead: args.random_readahead,
                 whole_object_below: args.whole_object_below,
             },
-            max_cache_memory: args.max_cache_memory,
+            max_cache_memory: args.max_memory - MEMORY_RESERVE,
         },
     ));
     let stats = Arc::new(Stats::new(
@@ -419,7 +436,11 @@ fn serve(
         file_mode: args.file_mode,
         dir_mode: args.dir_mode,
     };
-    let adapter = FuseAdapter::new(fs, rt.handle().clone(), look);
+    let mut adapter = FuseAdapter::new(fs, rt.handle().clone(), look);
+    if args.kernel_readahead > 0 {
+        let kib = (args.kernel_readahead >> 10).clamp(1, u32::MAX as u64) as u32;
+        adapter = adapter.with_read_ahead(mountpoint, kib);
+    }
     let session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
     rt.spawn(on_signals(mountpoint.to_owned(), stats.clone()));

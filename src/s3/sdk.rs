@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::sdk_error::{summary, HasStatus};
 
@@ -175,15 +175,29 @@ impl ObjectStore for SdkStore {
             .send()
             .await
             .map_err(classify)?;
+        let wanted = range.end - range.start;
         let expected = out.content_length().unwrap_or(-1);
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| {
+        if expected > wanted as i64 {
+            return Err(StoreError::Other(format!(
+                "asked for {wanted} bytes, the server sent {expected}: it ignored the Range"
+            )));
+        }
+        // Straight into one buffer of the final size: no second copy, and the chunks the
+        // connection hands over are freed as they arrive.
+        let mut body = BytesMut::with_capacity(wanted as usize);
+        let mut stream = out.body;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
                 StoreError::Unavailable(format!("reading body: {}", crate::sdk_error::chain(&e)))
-            })?
-            .into_bytes();
+            })?;
+            if body.len() + chunk.len() > wanted as usize {
+                return Err(StoreError::Other(format!(
+                    "asked for {wanted} bytes, the server sent more"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         if expected >= 0 && body.len() as u64 != expected as u64 {
             return Err(StoreError::ShortBody {
                 got: body.len() as u64,
