@@ -202,8 +202,10 @@ impl Filesystem for FuseAdapter {
         });
     }
 
+    // Nothing is ever written, so a close has nothing to flush. ENOSYS tells the kernel so
+    // once, and it stops sending FLUSH: every close() is one round trip cheaper.
     fn flush(&self, _: &Request, _: INodeNo, _: FileHandle, _: LockOwner, reply: ReplyEmpty) {
-        reply.ok();
+        reply.error(Errno::ENOSYS);
     }
 
     fn release(
@@ -308,16 +310,15 @@ impl Filesystem for FuseAdapter {
     }
 
     // S3 user metadata is not exposed as extended attributes: there are none.
+    // Semantics decision: S3 objects have no extended attributes. ENOSYS makes the kernel
+    // answer EOPNOTSUPP itself from then on, so `ls -l` (which asks for ACLs of every
+    // entry) costs no round trip per file.
     fn getxattr(&self, _: &Request, _: INodeNo, _: &OsStr, _: u32, reply: ReplyXattr) {
-        reply.error(Errno::NO_XATTR);
+        reply.error(Errno::ENOSYS);
     }
 
-    fn listxattr(&self, _: &Request, _: INodeNo, size: u32, reply: ReplyXattr) {
-        if size == 0 {
-            reply.size(0);
-        } else {
-            reply.data(&[]);
-        }
+    fn listxattr(&self, _: &Request, _: INodeNo, _: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
     }
 
     // Everything below would change something: a read-only filesystem answers EROFS.

@@ -357,6 +357,7 @@ impl Fs {
             etag: meta.etag,
         };
         let file = OpenFile::new(obj, self.config.read);
+        file.opened(&self.data, &self.store).await;
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
         Ok((fh, keep_cache))

@@ -15,7 +15,7 @@
 //!    part's worth of data, so GETs stay large and each byte is fetched once.
 //! 4. Any other read is random: it fetches what it asks for plus `random_readahead`, and
 //!    the window starts over.
-//! 5. Objects up to `whole_object_below` bytes are fetched whole on the first read: one GET
+//! 5. Objects under `whole_object_below` bytes are fetched whole, starting at open: one GET
 //!    per small file, whatever the reads look like.
 
 use std::ops::Range;
@@ -148,6 +148,17 @@ impl OpenFile {
 
     pub fn size(&self) -> u64 {
         self.obj.size
+    }
+
+    /// Starts fetching a small object whole as soon as it is opened: its first read will
+    /// want all of it, and the GET then overlaps the kernel's round trip to ask.
+    pub async fn opened(&self, cache: &Arc<DataCache>, store: &Arc<dyn ObjectStore>) {
+        let size = self.obj.size;
+        if size > 0 && size < self.config.whole_object_below {
+            cache
+                .parts(store, &self.obj, 0..size, size, Need::Prefetch)
+                .await;
+        }
     }
 
     /// Up to `len` bytes at `offset`; fewer only at the end of the file.
