@@ -154,9 +154,15 @@ async fn a_huge_directory_streams_from_the_first_page() {
         1,
         "the first entries need the first page only"
     );
+    // The next page is fetched while the kernel consumes this one; on this single-threaded
+    // runtime, one yield lets that task run.
+    tokio::task::yield_now().await;
+    assert_eq!(lists(&store) - before, 2, "one page read ahead");
     let far = fs.readdir(fh, 5_000, 10).await.unwrap();
     assert_eq!(far[0].name, "004998");
     assert_eq!(lists(&store) - before, 5, "entry 4,998 is on page 5");
+    tokio::task::yield_now().await;
+    assert_eq!(lists(&store) - before, 6, "and page 6 read ahead, no more");
     fs.releasedir(fh);
 }
 

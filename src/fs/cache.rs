@@ -100,7 +100,7 @@ impl DirCache {
         }
         let listing = Arc::new(make());
         listing.cached.store(true, Ordering::Relaxed);
-        inner.total += listing.len();
+        inner.total += listing.take_growth();
         if let Some(old) = inner.lru.put(ino, listing.clone()) {
             Self::uncount(&mut inner, &old);
         }
@@ -135,7 +135,7 @@ impl DirCache {
 
     fn uncount(inner: &mut Listings, old: &DirListing) {
         old.cached.store(false, Ordering::Relaxed);
-        inner.total = inner.total.saturating_sub(old.len());
+        inner.total = inner.total.saturating_sub(old.accounted());
     }
 
     fn trim(&self, inner: &mut Listings) {

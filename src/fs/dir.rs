@@ -89,6 +89,8 @@ pub struct DirListing {
     /// Whether the cache accounts for this listing's entries.
     pub(super) cached: AtomicBool,
     len: AtomicUsize,
+    /// How many entries the cache has been told about (see [`DirListing::take_growth`]).
+    accounted: AtomicUsize,
 }
 
 impl DirListing {
@@ -113,6 +115,7 @@ impl DirListing {
             fetch: tokio::sync::Mutex::new(()),
             cached: AtomicBool::new(false),
             len: AtomicUsize::new(0),
+            accounted: AtomicUsize::new(0),
         }
     }
 
@@ -142,6 +145,32 @@ impl DirListing {
                 .store(state.entries.len(), AtomicOrdering::Relaxed);
         }
         listing
+    }
+
+    /// Entries added since the last call, whoever fetched them (a reader or the read-ahead),
+    /// for the cache's accounting.
+    pub fn take_growth(&self) -> usize {
+        let len = self.len();
+        len.saturating_sub(self.accounted.swap(len, AtomicOrdering::Relaxed))
+    }
+
+    /// How many entries the cache counts for this listing.
+    pub fn accounted(&self) -> usize {
+        self.accounted.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Whether a reader that got up to entry `upto` should have the next page fetched now,
+    /// while it consumes what is there: the listing goes on and less than a page is left.
+    pub fn wants_read_ahead(&self, upto: usize) -> bool {
+        !self.is_complete() && upto + READ_AHEAD_MARGIN >= self.len()
+    }
+
+    /// Fetches the next page unless a fetch is under way or the listing is complete.
+    pub async fn read_ahead(&self, store: &dyn ObjectStore, hidden: &HiddenLog) {
+        if let Err(error) = self.fetch_next(store, hidden).await {
+            // The reader that needs the page fetches it again and reports the error.
+            tracing::debug!(%error, "listing read-ahead failed");
+        }
     }
 
     /// How many entries are released so far.
@@ -201,14 +230,13 @@ impl DirListing {
         }
     }
 
-    /// Fetches pages until entry `index` exists or the listing is complete. Returns how many
-    /// entries this call added (for the cache's accounting).
+    /// Fetches pages until entry `index` exists or the listing is complete.
     pub async fn fill_to(
         &self,
         store: &dyn ObjectStore,
         hidden: &HiddenLog,
         index: usize,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(), StoreError> {
         self.fill_while(store, hidden, |s| s.entries.len() <= index)
             .await
     }
@@ -234,13 +262,12 @@ impl DirListing {
         store: &dyn ObjectStore,
         hidden: &HiddenLog,
         wanting: impl Fn(&State) -> bool,
-    ) -> Result<usize, StoreError> {
-        let before = self.len();
+    ) -> Result<(), StoreError> {
         loop {
             {
                 let state = self.state.read();
                 if state.complete || !wanting(&state) {
-                    return Ok(self.len() - before);
+                    return Ok(());
                 }
             }
             self.fetch_next(store, hidden).await?;
@@ -353,6 +380,9 @@ fn meta_of(o: &ObjectInfo) -> FileMeta {
         etag: o.etag.as_deref().map(Arc::from),
     }
 }
+
+/// A reader this close to the end of what is fetched gets the next page fetched ahead.
+const READ_AHEAD_MARGIN: usize = 1000;
 
 /// Remembers which hidden keys were logged so each is logged once.
 #[derive(Default)]

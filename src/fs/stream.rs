@@ -48,12 +48,23 @@ impl Fs {
     }
 
     async fn fill(&self, dir: &Node, listing: &DirListing, index: usize) -> Result<(), FsError> {
-        let added = listing
+        let filled = listing
             .fill_to(self.store.as_ref(), &self.hidden, index)
             .await
-            .map_err(|e| self.failed(format!("listing {}", describe(dir)), e))?;
-        self.dirs.grew(listing, added);
-        Ok(())
+            .map_err(|e| self.failed(format!("listing {}", describe(dir)), e));
+        self.dirs.grew(listing, listing.take_growth());
+        filled
+    }
+
+    /// Fetches the next page of a big directory while the kernel consumes this one, so
+    /// `ls` of 100,000 entries waits for one LIST at a time at most, not one LIST plus the
+    /// time to hand 1,000 entries to the kernel.
+    fn read_ahead(&self, listing: &Arc<DirListing>, upto: usize) {
+        if !listing.wants_read_ahead(upto) {
+            return;
+        }
+        let (listing, store, hidden) = (listing.clone(), self.store.clone(), self.hidden.clone());
+        tokio::spawn(async move { listing.read_ahead(store.as_ref(), &hidden).await });
     }
 
     /// Up to `max` entries of stream `fh` from `offset`, fetching pages as needed. An empty
@@ -76,6 +87,7 @@ impl Fs {
         }
         let from = offset.saturating_sub(2) as usize;
         self.fill(&stream.dir, &stream.listing, from).await?;
+        self.read_ahead(&stream.listing, from + max);
         let seen = stream.listing.started;
         for (i, entry) in stream.listing.slice(from, max).into_iter().enumerate() {
             let node = self
