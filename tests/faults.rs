@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,9 @@ fn seeded_sha(emu: &Emulator, key: &str) -> String {
 #[test]
 fn sixteen_readers_verify_200_mib_under_a_20_percent_fault_rate() {
     let emu = Emulator::start();
-    let mnt = mount_via_proxy(&emu, &[]);
+    // A 2 MiB block cache and O_DIRECT: reads must keep reaching S3 through the faults,
+    // not the daemon's memory or the kernel's page cache.
+    let mnt = mount_via_proxy(&emu, &["--max-memory", "66M", "--part-size", "1M"]);
     let files = ["big/one.bin", "big/sixteen.bin"];
     let truth: Arc<Vec<Vec<u8>>> = Arc::new(
         files
@@ -73,7 +75,11 @@ fn sixteen_readers_verify_200_mib_under_a_20_percent_fault_rate() {
                     // Mostly the 1 MiB object: moto's ranged GETs cost the whole object.
                     let which = usize::from(rng.next() % 4 == 0);
                     let data = &truth[which];
-                    let file = std::fs::File::open(root.join(files[which])).unwrap();
+                    let file = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_DIRECT)
+                        .open(root.join(files[which]))
+                        .unwrap();
                     let offset = rng.next() as usize % data.len();
                     let len = 1 + rng.next() as usize % (1024 * 1024);
                     let mut buf = vec![0u8; len];

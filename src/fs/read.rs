@@ -191,7 +191,9 @@ impl OpenFile {
         self.assemble(&parts, offset..end).await
     }
 
-    /// The bytes of `range` out of the parts that cover it.
+    /// The bytes of `range` out of the parts that cover it. Parts arrive in order but may
+    /// overlap: while a demand waited for memory, a part it had taken can be evicted and
+    /// fetched again by another reader with other bounds.
     async fn assemble(&self, parts: &[Arc<Part>], range: Range<u64>) -> Result<Bytes, FsError> {
         let wanted: Vec<_> = parts.iter().filter(|p| p.start < range.end).collect();
         if let [only] = wanted[..] {
@@ -200,11 +202,16 @@ impl OpenFile {
             return Ok(bytes.slice(from..from + (range.end - range.start) as usize));
         }
         let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        let mut at = range.start;
         for part in wanted {
+            if part.end() <= at {
+                continue;
+            }
+            debug_assert!(part.start <= at, "parts leave a gap at {at}");
             let bytes = self.bytes_of(part).await?;
-            let from = range.start.max(part.start) - part.start;
-            let to = range.end.min(part.end()) - part.start;
-            out.extend_from_slice(&bytes[from as usize..to as usize]);
+            let to = range.end.min(part.end());
+            out.extend_from_slice(&bytes[(at - part.start) as usize..(to - part.start) as usize]);
+            at = to;
         }
         Ok(out.freeze())
     }

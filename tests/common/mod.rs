@@ -282,6 +282,14 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of the daemon log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let pids = pids_mentioning(&self.path.to_string_lossy());
         if is_mounted(&self.path) {
             let _ = Command::new("fusermount3")

@@ -95,7 +95,8 @@ def reader(root, truth, deadline, tally, seed):
         data = truth[path]
         mode = rng.random()
         try:
-            fd = os.open(os.path.join(root, path), os.O_RDONLY)
+            # O_DIRECT: past the kernel's page cache, so every read reaches the daemon.
+            fd = os.open(os.path.join(root, path), os.O_RDONLY | os.O_DIRECT)
             try:
                 if mode < 0.3 or len(data) < 4096:
                     got = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
@@ -148,7 +149,9 @@ def main():
         subprocess.run([args.bin, "mount", mnt, "--region", state["region"],
                         "--user-pool-id", state["user_pool_id"], "--client-id", state["client_id"],
                         "--identity-pool-id", state["identity_pool_id"], "--username", "alice",
-                        "--metadata-ttl", "20", "--log-file", os.path.join(tmp, "daemon.log")],
+                        "--metadata-ttl", "20", "--log-file", os.path.join(tmp, "daemon.log"),
+                        # A 2 MiB block cache, so reads keep going to S3 through the faults.
+                        "--max-memory", "66M", "--part-size", "1M"],
                        env=daemon_env, check=True)
         pid = daemon_pid(mnt, args.bin)
         # Ground truth: every visible file, checked against the seeded sha256 before faults.
