@@ -148,8 +148,8 @@ impl DataCache {
         self.inner.lock().used
     }
 
-    /// The parts covering `range` in order, starting a fetch for each gap, in pieces of at
-    /// most `unit` bytes. With [`Need::Prefetch`] it stops at the first gap that would need
+    /// The parts covering `range` in order, starting a fetch for each gap, cut at multiples
+    /// of `unit`. With [`Need::Prefetch`] it stops at the first gap that would need
     /// memory still in flight, and returns what it has.
     pub async fn parts(
         self: &Arc<Self>,
@@ -209,7 +209,9 @@ impl DataCache {
                 Piece::Gap(gap) => {
                     let mut at = gap.start;
                     while at < gap.end {
-                        let len = unit.min(gap.end - at);
+                        // On a grid of `unit`: a server that stores objects in blocks
+                        // (Garage: 1 MiB) then reads each block for one GET only.
+                        let len = gap.end.min((at / unit + 1) * unit) - at;
                         if !self.make_room(&mut inner, len) {
                             return at;
                         }

@@ -13,10 +13,12 @@
 //!    `file` or a footer read stays cheap) to `part_size * parallel`, fetched in parts of at
 //!    most `part_size` that run in parallel. A new part starts each time the reader passes a
 //!    part's worth of data, so GETs stay large and each byte is fetched once.
-//! 4. Any other read is random: it fetches what it asks for plus `random_readahead`, and
-//!    the window starts over.
+//! 4. Any other read is random: it fetches the `random_readahead`-aligned block around what
+//!    it asks for (at least the read itself), and the window starts over.
 //! 5. Objects under `whole_object_below` bytes are fetched whole, starting at open: one GET
 //!    per small file, whatever the reads look like.
+//! 6. Fetches are cut on a grid (part size, read-ahead): servers that store objects in
+//!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -107,7 +109,11 @@ impl Pattern {
             } else {
                 c.random_readahead
             };
-            let demand = offset..size.min(end.max(offset + extra));
+            // Aligned to the read-ahead, so that a 4 KiB read never spans two of a server's
+            // blocks that the read itself does not.
+            let extra = extra.max(1);
+            let start = offset / extra * extra;
+            let demand = start..size.min(end.max(start + extra).next_multiple_of(extra));
             (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
             return Plan {
                 demand,
@@ -121,7 +127,7 @@ impl Pattern {
         let from = self.ahead_to.max(end);
         let mut to = from;
         while to < size && to < offset + self.window {
-            to = size.min(to + unit);
+            to = size.min((to / unit + 1) * unit);
         }
         self.ahead_to = to;
         Plan {
