@@ -44,15 +44,19 @@ def fmt(v, unit):
         return "timeout"
     if unit == "s":
         return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    if unit == "CPU s":
+        return f"{v:.2f} s"
     if unit == "ms":
         return f"{v:.2f} ms"
     return f"{v:,.0f} {unit}"
 
 
 def cell(rounds, key, unit, cpu=False):
-    if not rounds:
+    if not rounds or all(r.get(key) is None and r.get("value") is not None for r in rounds):
         return "—"
     v, missing = median(rounds, key)
+    if v is None and any(r.get("error") for r in rounds):
+        return "failed"
     text = fmt(v, unit) + ("†" if missing and v is not None else "")
     g, _ = median(rounds, "garage_cpu")
     if cpu and v is not None and g is not None:
@@ -118,7 +122,8 @@ def report(meta, systems, results):
            + "); page cache dropped before "
            "every run; a fresh mount per row; every mount in the foreground at its defaults, "
            "read-only",
-           "- `G n s`: Garage's CPU time (utime+stime) during that run; † some rounds timed out",
+           "- `G n s`: Garage's CPU time (utime+stime) during that run; † some rounds timed out "
+           "or failed; a system that timed out or failed once is not run again on that row",
            "- direct: `s3-direct` (the daemon's own S3 client, no filesystem): sequential = 4 "
            "ranged GETs of 8 MiB in flight; 4 readers = one 8 MiB GET at a time each; random = "
            "one GET at a time; `cat` = LIST then one GET per object; `ls -l` = paginated "
@@ -149,6 +154,10 @@ def report(meta, systems, results):
     rows = [[MEASUREMENTS[n][0]] + [reqs_text(results[n].get(s)) for s in systems]
             for n in names]
     out += [table(["measurement"] + systems, rows), ""]
+    rows = [[MEASUREMENTS[n][0]] + [cell(results[n].get(s), "client_cpu", "CPU s")
+                                    for s in systems] for n in names]
+    out += ["CPU time of the client (the daemon; for direct, s3-direct):", "",
+            table(["measurement"] + systems, rows), ""]
     mounts = [s for s in systems if s != "direct"]
     rows = []
     for n in names:
