@@ -1,0 +1,180 @@
+"""Turns the per-round results of scripts/bench.py into the markdown report.
+
+Every figure is the median over the rounds. A run that hit the per-command timeout counts as
+missing: a cell whose every round timed out says "timeout", one where only some did is the
+median of the others, marked with a dagger.
+"""
+
+import os
+import platform
+import statistics
+
+# measurement -> (label, unit, higher is better, sub-figures [(key, label, unit)])
+MEASUREMENTS = {
+    "seq": ("1 GiB file, one sequential reader (`dd bs=1M`)", "MiB/s", True, []),
+    "multi": ("256 MiB file, 4 concurrent readers of a quarter each", "MiB/s", True, []),
+    "rand4k": ("random 4 KiB reads (fio randread psync)", "IOPS", True,
+               [("p50_ms", "p50", "ms"), ("p99_ms", "p99", "ms"),
+                ("first_secs", "first 200 reads", "s")]),
+    "rand128k": ("random 128 KiB reads (fio randread psync)", "IOPS", True,
+                 [("p50_ms", "p50", "ms"), ("p99_ms", "p99", "ms")]),
+    "small": ("`cat` of 1,000 × 16 KiB files, cold", "s", False, []),
+    "mount": ("mount command to usable mount", "s", False, []),
+}
+for _n in ("1k", "10k", "100k"):
+    for _state in ("cold", "warm"):
+        MEASUREMENTS[f"list{_n}-{_state}"] = (
+            f"`ls -l` of {_n.replace('k', ',000')} objects, {_state}", "s", False, [])
+
+ENDPOINTS = {"GetObject": "GET", "HeadObject": "HEAD", "ListObjectsV2": "LIST",
+             "ListObjects": "LISTv1", "ListBuckets": "ListBuckets", "HeadBucket": "HeadBucket",
+             "GetBucketLocation": "GetBucketLocation"}
+
+
+def median(rounds, key):
+    vals = [r.get(key) for r in rounds]
+    got = [v for v in vals if v is not None]
+    if not got:
+        return None, len(vals)
+    return statistics.median(got), len(vals) - len(got)
+
+
+def fmt(v, unit):
+    if v is None:
+        return "timeout"
+    if unit == "s":
+        return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    if unit == "CPU s":
+        return f"{v:.2f} s"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    return f"{v:,.0f} {unit}"
+
+
+def cell(rounds, key, unit, cpu=False):
+    if not rounds or all(r.get(key) is None and r.get("value") is not None for r in rounds):
+        return "—"
+    v, missing = median(rounds, key)
+    if v is None and any(r.get("error") for r in rounds):
+        return "failed"
+    text = fmt(v, unit) + ("†" if missing and v is not None else "")
+    g, _ = median(rounds, "garage_cpu")
+    if cpu and v is not None and g is not None:
+        text += f" · G {g:.2f} s"
+    return text
+
+
+def speed(results, name, system, higher):
+    v, _ = median(results[name].get(system, []), "value") if system in results[name] else (None, 0)
+    if v is None or v == 0:
+        return None
+    return v if higher else 1 / v
+
+
+def ratio(a, b):
+    return "—" if a is None or b is None else f"{a / b:.2f}×"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def reqs_text(rounds):
+    if not rounds:
+        return "—"
+    kinds = sorted({k for r in rounds for k in r.get("reqs", {})})
+    parts = []
+    for k in kinds:
+        v = statistics.median([r.get("reqs", {}).get(k, 0) for r in rounds])
+        parts.append(f"{ENDPOINTS.get(k, k)} {v:,.0f}")
+    block = statistics.median([r.get("block_mib", 0) for r in rounds])
+    if block >= 1:
+        parts.append(f"blocks {block:,.0f} MiB")
+    return ", ".join(parts) or "none"
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, Linux {platform.release()}"
+
+
+def report(meta, systems, results):
+    names = [n for n in MEASUREMENTS if n in results]
+    peers = [s for s in systems if s not in ("direct", "cognito-s3fs")]
+    out = ["## Benchmark", "",
+           f"- command: `{meta['command']}`"
+           + "".join(f" `{k}={v}`" for k, v in sorted(meta["env"].items())),
+           f"- date: {meta['date']}; {meta['rounds']} round(s), medians; "
+           f"took {meta['minutes']:.1f} min",
+           f"- machine: {machine()}",
+           "- versions: " + "; ".join(f"{k}: {v}" for k, v in meta["versions"].items()),
+           "- server: one Garage node on loopback (1 MiB blocks"
+           + ("; TCP_NODELAY set by scripts/bench-nodelay.c, else every small GET waits 40 ms "
+              "for a delayed ACK" if meta.get("nodelay") else "; as shipped, Nagle on")
+           + "); page cache dropped before "
+           "every run; a fresh mount per row; every mount in the foreground at its defaults, "
+           "read-only",
+           "- `G n s`: Garage's CPU time (utime+stime) during that run; † some rounds timed out "
+           "or failed; a system that timed out or failed once is not run again on that row",
+           "- direct: `s3-direct` (the daemon's own S3 client, no filesystem): sequential = 4 "
+           "ranged GETs of 8 MiB in flight; 4 readers = one 8 MiB GET at a time each; random = "
+           "one GET at a time; `cat` = LIST then one GET per object; `ls -l` = paginated "
+           "ListObjectsV2", ""]
+    rows = []
+    for n in names:
+        label, unit, _, subs = MEASUREMENTS[n]
+        rows.append([label]
+                    + [cell(results[n].get(s), "value", unit, cpu=True) for s in systems])
+        for key, sub, sunit in subs:
+            rows.append([f"  {sub}"] + [cell(results[n].get(s), key, sunit) for s in systems])
+    out += [table(["measurement"] + systems, rows), ""]
+
+    out += ["### Speed relative to the direct baseline (higher is better), and cognito-s3fs "
+            "vs each peer", ""]
+    vs = [f"cognito-s3fs vs {p}" for p in peers if "cognito-s3fs" in systems]
+    rows = []
+    for n in names:
+        label, _, higher, _ = MEASUREMENTS[n]
+        sp = {s: speed(results, n, s, higher) for s in systems}
+        row = [label] + [ratio(sp[s], sp.get("direct")) for s in systems if s != "direct"]
+        row += [ratio(sp.get("cognito-s3fs"), sp[p]) for p in peers if vs]
+        rows.append(row)
+    out += [table(["measurement"] + [s for s in systems if s != "direct"] + vs, rows), ""]
+
+    out += ["### Requests at the server (Garage's counters, per run) and peak RSS of the "
+            "daemon (VmHWM)", ""]
+    rows = [[MEASUREMENTS[n][0]] + [reqs_text(results[n].get(s)) for s in systems]
+            for n in names]
+    out += [table(["measurement"] + systems, rows), ""]
+    rows = [[MEASUREMENTS[n][0]] + [cell(results[n].get(s), "client_cpu", "CPU s")
+                                    for s in systems] for n in names]
+    out += ["CPU time of the client (the daemon; for direct, s3-direct):", "",
+            table(["measurement"] + systems, rows), ""]
+    mounts = [s for s in systems if s != "direct"]
+    rows = []
+    for n in names:
+        row = [MEASUREMENTS[n][0]] + [cell(results[n].get(s), "rss_mib", "MiB") for s in mounts]
+        if n.startswith("list") and n.endswith("cold") and "cognito-s3fs" in results[n]:
+            row[1 + mounts.index("cognito-s3fs")] += (
+                " (" + cell(results[n]["cognito-s3fs"], "rss_per_entry", "B") + "/entry)")
+        rows.append(row)
+    out += [table(["peak RSS"] + mounts, rows), ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    # Reprints the report of a finished run: python3 scripts/bench_report.py bench-results/latest.json
+    import json
+    import sys
+
+    with open(sys.argv[1]) as f:
+        saved = json.load(f)
+    print(report(saved["meta"], saved["systems"], saved["results"]))
