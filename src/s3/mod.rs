@@ -7,6 +7,7 @@
 //! ([`memory::MemoryStore`], which counts requests so tests can assert request budgets) and
 //! the fault-injecting wrapper ([`faulty::FaultyStore`]).
 
+pub mod buffers;
 pub mod counters;
 pub mod faulty;
 pub mod memory;

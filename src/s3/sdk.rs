@@ -9,10 +9,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::sdk_error::{summary, HasStatus};
 
+use super::buffers::BufferPool;
 use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
 
 /// [`ObjectStore`] over `aws_sdk_s3::Client`.
@@ -20,13 +21,18 @@ use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
 pub struct SdkStore {
     client: aws_sdk_s3::Client,
     counters: std::sync::Arc<Counters>,
+    buffers: std::sync::Arc<BufferPool>,
 }
+
+/// Idle body buffers kept for reuse, out of the daemon's memory reserve.
+const IDLE_BUFFERS_MAX: usize = 32 << 20;
 
 impl SdkStore {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         SdkStore {
             client,
             counters: Default::default(),
+            buffers: BufferPool::new(IDLE_BUFFERS_MAX),
         }
     }
 
@@ -182,9 +188,9 @@ impl ObjectStore for SdkStore {
                 "asked for {wanted} bytes, the server sent {expected}: it ignored the Range"
             )));
         }
-        // Straight into one buffer of the final size: no second copy, and the chunks the
-        // connection hands over are freed as they arrive.
-        let mut body = BytesMut::with_capacity(wanted as usize);
+        // Straight into one buffer of the final size, recycled when one is idle: no second
+        // copy, and the chunks the connection hands over are freed as they arrive.
+        let mut body = self.buffers.take(wanted as usize);
         let mut stream = out.body;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -197,7 +203,7 @@ impl ObjectStore for SdkStore {
             }
             body.extend_from_slice(&chunk);
         }
-        let body = body.freeze();
+        let body = self.buffers.freeze(body);
         if expected >= 0 && body.len() as u64 != expected as u64 {
             return Err(StoreError::ShortBody {
                 got: body.len() as u64,
