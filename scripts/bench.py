@@ -496,6 +496,8 @@ def main():
                         ("BENCH_WORK", "BENCH_GARAGE", "BENCH_DAEMON", "BENCH_DIRECT",
                          "BENCH_GARAGE_PRELOAD")},
                 "nodelay": bool(ENV.get("BENCH_GARAGE_PRELOAD")),
+                "max_memory": next((MOUNT_ARGS[i + 1] for i, a in enumerate(MOUNT_ARGS[:-1])
+                                    if a == "--max-memory"), "512M"),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "versions": versions(garage, systems), "rounds": ROUNDS,
                 "minutes": (time.monotonic() - started) / 60}

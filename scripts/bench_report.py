@@ -167,6 +167,20 @@ def report(meta, systems, results):
                 " (" + cell(results[n]["cognito-s3fs"], "rss_per_entry", "B") + "/entry)")
         rows.append(row)
     out += [table(["peak RSS"] + mounts, rows), ""]
+    if "cognito-s3fs" in mounts:
+        bound = meta.get("max_memory", "512M")
+        units = {"K": 1 / 1024, "M": 1, "G": 1024}
+        bound_mib = float(bound[:-1]) * units[bound[-1].upper()] if bound[-1].isalpha() \
+            else float(bound) / 2**20
+        peaks = [r.get("rss_mib") for n in names for r in results[n].get("cognito-s3fs", [])]
+        peak = max((p for p in peaks if p is not None), default=None)
+        verdict = ("under it in every run" if peak is not None and peak < bound_mib
+                   else "OVER it in some run")
+        out += [f"cognito-s3fs's memory bound: `--max-memory {bound}`; its highest peak RSS "
+                f"in any run was {peak:.0f} MiB, {verdict}. "
+                "Its `ls -l` LISTs include one LIST per path component above the directory "
+                "(2 here), sent once per metadata TTL; the directory itself costs exactly the "
+                "direct client's pages.", ""]
     return "\n".join(out)
 
 
