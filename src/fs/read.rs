@@ -180,7 +180,16 @@ impl OpenFile {
             return Ok(Bytes::new());
         }
         let end = size.min(offset + len as u64);
-        let plan = self.pattern.lock().plan(offset, end, size, &self.config);
+        // A window larger than the cache would evict its own parts before they are read.
+        let config = ReadConfig {
+            parallel: self
+                .config
+                .parallel
+                .min(cache.limit() / 2 / self.config.part_size)
+                .max(1),
+            ..self.config
+        };
+        let plan = self.pattern.lock().plan(offset, end, size, &config);
         let parts = cache
             .parts(store, &self.obj, plan.demand, plan.unit, Need::Demand)
             .await;

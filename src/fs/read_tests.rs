@@ -226,6 +226,11 @@ async fn memory_never_passes_its_bound_and_old_data_is_evicted() {
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
     );
+    assert_eq!(
+        store.counters.snapshot().get_bytes,
+        2 * data.len() as u64,
+        "a window kept within the cache never evicts its own parts before they are read"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
