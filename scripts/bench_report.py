@@ -178,9 +178,9 @@ def report(meta, systems, results):
                    else "OVER it in some run")
         out += [f"cognito-s3fs's memory bound: `--max-memory {bound}`; its highest peak RSS "
                 f"in any run was {peak:.0f} MiB, {verdict}. "
-                "Its `ls -l` LISTs include one LIST per path component above the directory "
-                "(2 here), sent once per metadata TTL; the directory itself costs exactly the "
-                "direct client's pages.", ""]
+                "In the `ls -l` rows every mount has resolved the directory's path (a `stat`, "
+                "not counted) before the timed listing; for cognito-s3fs that costs one LIST "
+                "per path component (2 here), once per metadata TTL.", ""]
     return "\n".join(out)
 
 

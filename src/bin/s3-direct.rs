@@ -270,31 +270,23 @@ async fn seed(
     concurrency: usize,
 ) -> Fallible<String> {
     // A whole object is a "set" of one, named by its full key.
-    let whole = |key: &str, _: u64| key.to_owned();
+    let whole: fn(&str, u64) -> String = |key, _| key.to_owned();
+    let small: fn(&str, u64) -> String = |p, i| format!("{p}f{i:04}.bin");
+    let tiny: fn(&str, u64) -> String = |p, i| format!("{p}o{i:06}");
+    let (small_prefix, small_count, small_size) = SMALL;
+    let mut sets = vec![
+        ((BIG.0, 1, BIG.1, 1), whole),
+        ((MID.0, 1, MID.1, 1), whole),
+        ((small_prefix, small_count, small_size, concurrency), small),
+    ];
+    sets.extend(
+        LISTS
+            .iter()
+            .map(|&(prefix, count)| ((prefix, count, TINY, concurrency), tiny)),
+    );
     let mut put = 0;
-    for (key, size) in [BIG, MID] {
-        put += seed_set(client, store, bucket, (key, 1, size, 1), whole).await?;
-    }
-    let (prefix, count, size) = SMALL;
-    let small = |p: &str, i: u64| format!("{p}f{i:04}.bin");
-    put += seed_set(
-        client,
-        store,
-        bucket,
-        (prefix, count, size, concurrency),
-        small,
-    )
-    .await?;
-    for (prefix, count) in LISTS {
-        let tiny = |p: &str, i: u64| format!("{p}o{i:06}");
-        put += seed_set(
-            client,
-            store,
-            bucket,
-            (prefix, count, TINY, concurrency),
-            tiny,
-        )
-        .await?;
+    for (set, name) in sets {
+        put += seed_set(client, store, bucket, set, name).await?;
     }
     Ok(format!("\"op\":\"seed\",\"put\":{put}"))
 }
