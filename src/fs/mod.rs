@@ -110,6 +110,8 @@ pub struct Fs {
     root_fetch: tokio::sync::Mutex<()>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     data: Arc<DataCache>,
+    /// `config.read`, fitted to the block cache once.
+    read_config: ReadConfig,
     /// The ETag each file had when it was last opened, to keep the kernel's page cache.
     opened_etags: Mutex<HashMap<u64, Arc<str>>>,
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
@@ -123,6 +125,7 @@ impl Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
             data: DataCache::new(config.max_cache_memory),
+            read_config: config.read.within(config.max_cache_memory),
             config,
             inodes: Inodes::new(),
             negative: NegativeCache::new(NEGATIVE_CAPACITY),
@@ -356,7 +359,7 @@ impl Fs {
             size: meta.size,
             etag: meta.etag,
         };
-        let file = OpenFile::new(obj, self.config.read);
+        let file = OpenFile::new(obj, self.read_config);
         file.opened(&self.data, &self.store).await;
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));

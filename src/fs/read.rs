@@ -58,6 +58,15 @@ impl Default for ReadConfig {
 }
 
 impl ReadConfig {
+    /// This configuration for a cache of `limit` bytes: a window larger than half the cache
+    /// would evict its own parts before they are read.
+    pub fn within(self, limit: u64) -> Self {
+        ReadConfig {
+            parallel: self.parallel.min(limit / 2 / self.part_size).max(1),
+            ..self
+        }
+    }
+
     fn max_window(&self) -> u64 {
         self.part_size * self.parallel.max(1)
     }
@@ -180,16 +189,7 @@ impl OpenFile {
             return Ok(Bytes::new());
         }
         let end = size.min(offset + len as u64);
-        // A window larger than the cache would evict its own parts before they are read.
-        let config = ReadConfig {
-            parallel: self
-                .config
-                .parallel
-                .min(cache.limit() / 2 / self.config.part_size)
-                .max(1),
-            ..self.config
-        };
-        let plan = self.pattern.lock().plan(offset, end, size, &config);
+        let plan = self.pattern.lock().plan(offset, end, size, &self.config);
         let parts = cache
             .parts(store, &self.obj, plan.demand, plan.unit, Need::Demand)
             .await;

@@ -66,6 +66,19 @@ async fn read_to_end(fs: &Fs, fh: u64, chunk: u32) -> u64 {
     }
 }
 
+/// Reads the whole file in `chunk`s, checking every answer against `data`, and after each
+/// that the block cache holds at most `limit` bytes.
+async fn read_all_within(fs: &Fs, fh: u64, chunk: u32, data: &[u8], limit: u64) {
+    let mut offset = 0usize;
+    while offset < data.len() {
+        let got = fs.read(fh, offset as u64, chunk).await.unwrap();
+        assert_eq!(&got[..], &data[offset..offset + got.len()]);
+        let used = fs.data_cache().used();
+        assert!(used <= limit, "{used} bytes held");
+        offset += got.len();
+    }
+}
+
 /// No two GETs of one key asked for the same byte.
 fn assert_no_overlap(log: &[(String, Range<u64>)]) {
     let mut ranges: Vec<_> = log
@@ -208,16 +221,7 @@ async fn memory_never_passes_its_bound_and_old_data_is_evicted() {
     let cache = fs.data_cache();
     for name in ["bk/a", "bk/b"] {
         let fh = open(&fs, name).await;
-        let mut offset = 0u64;
-        while offset < data.len() as u64 {
-            let got = fs.read(fh, offset, MIB as u32).await.unwrap();
-            assert_eq!(
-                &got[..],
-                &data[offset as usize..offset as usize + got.len()]
-            );
-            assert!(cache.used() <= limit, "{} bytes held", cache.used());
-            offset += got.len() as u64;
-        }
+        read_all_within(&fs, fh, MIB as u32, &data, limit).await;
     }
     assert!(
         cache
@@ -249,16 +253,7 @@ async fn under_memory_pressure_many_readers_slow_down_but_all_finish() {
         let (fs, data) = (fs.clone(), data.clone());
         tasks.push(tokio::spawn(async move {
             let fh = open(&fs, &format!("bk/f{i}")).await;
-            let mut offset = 0u64;
-            while offset < data.len() as u64 {
-                let got = fs.read(fh, offset, 48 * KIB as u32).await.unwrap();
-                assert_eq!(
-                    &got[..],
-                    &data[offset as usize..offset as usize + got.len()]
-                );
-                assert!(fs.data_cache().used() <= limit);
-                offset += got.len() as u64;
-            }
+            read_all_within(&fs, fh, 48 * KIB as u32, &data, limit).await;
         }));
     }
     for t in tasks {
