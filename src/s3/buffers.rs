@@ -59,11 +59,19 @@ impl BufferPool {
         })
     }
 
+    /// Keeps `buf` for the next fetch, dropping the oldest idle buffers when that passes the
+    /// bound: the sizes being fetched now are the ones to keep (a sequential read's small
+    /// first parts would otherwise fill the pool for good, and every full-size part after
+    /// them would come fresh).
     fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() > self.max_bytes {
+            return;
+        }
         let mut free = self.free.lock();
-        let idle: usize = free.iter().map(Vec::capacity).sum();
-        if idle + buf.capacity() <= self.max_bytes {
-            free.push(buf);
+        let mut idle: usize = free.iter().map(Vec::capacity).sum::<usize>() + buf.capacity();
+        free.push(buf);
+        while idle > self.max_bytes {
+            idle -= free.remove(0).capacity();
         }
     }
 
@@ -113,6 +121,14 @@ mod tests {
         let big: Vec<_> = (0..3).map(|_| pool.freeze(vec![0u8; 2 << 20])).collect();
         drop(big);
         assert_eq!(pool.idle_bytes(), 4 << 20, "no more than the bound is kept");
+        drop(pool.freeze(vec![0u8; 4 << 20]));
+        assert_eq!(pool.idle_bytes(), 4 << 20);
+        let _taken = pool.take(4 << 20);
+        assert_eq!(
+            pool.idle_bytes(),
+            0,
+            "the newest size pushed out the older, smaller buffers, and is recycled"
+        );
         assert_eq!(
             pool.take(4096).capacity(),
             4096,
