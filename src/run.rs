@@ -419,6 +419,8 @@ fn serve(
                 first_window: ReadConfig::default().first_window.min(args.part_size),
                 random_readahead: args.random_readahead,
                 whole_object_below: args.whole_object_below,
+                // 0 leaves the kernel's own default, 128 KiB.
+                late_reads: args.kernel_readahead.max(128 << 10),
             },
             max_cache_memory: args.max_memory - MEMORY_RESERVE,
         },

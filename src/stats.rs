@@ -4,7 +4,7 @@
 //! followed by the cache counters of the filesystem:
 //!
 //! ```text
-//! list_buckets=1 list=52 get=3 get_bytes=1048576 cache_hits=310 cache_misses=54 negative_hits=2 data_hits=40 data_fetches=3 data_bytes=1048576 data_evicted_bytes=0 prefetch_skipped=0
+//! list_buckets=1 list=52 get=3 get_bytes=1048576 cache_hits=310 cache_misses=54 negative_hits=2 data_hits=40 data_fetches=3 data_bytes=1048576 data_evicted_bytes=0 prefetch_skipped=0 data_released_bytes=0
 //! ```
 //!
 //! `cache_*` and `negative_hits` count metadata lookups; `data_*` count the block cache of

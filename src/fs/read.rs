@@ -6,9 +6,10 @@
 //! Subtleties:
 //! 1. Every GET carries `If-Match` with the ETag the file had when it was looked up, so a
 //!    file that changes while open fails with ESTALE instead of mixing old and new bytes.
-//! 2. A read is sequential when it starts near where the last one ended: a little behind it
-//!    (the kernel sends read-ahead requests concurrently, so they can arrive out of order)
-//!    or anywhere up to what is already on its way (a short forward seek keeps the data).
+//! 2. A read is sequential when it starts near where the last one ended: a little behind or
+//!    ahead of it (the kernel sends read-ahead requests concurrently, so they can arrive out
+//!    of order: `late_reads`), or anywhere up to what is already on its way (a short forward
+//!    seek keeps the data).
 //! 3. Sequential reading grows a window geometrically from a small first request (a `head`,
 //!    `file` or a footer read stays cheap) to `part_size * parallel`, fetched in parts of at
 //!    most `part_size` that run in parallel. A new part starts each time the reader passes a
@@ -19,6 +20,9 @@
 //!    per small file, whatever the reads look like.
 //! 6. Fetches are cut on a grid (part size, read-ahead): servers that store objects in
 //!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
+//! 7. Parts more than `part_size` (or `late_reads`) behind a sequential reader are passed: the cache drops
+//!    those only this reader used, since the kernel's page cache has them (see
+//!    [`DataCache::passed`]). The slack lets late read-ahead requests still find theirs.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -26,7 +30,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, Need, ObjectId, Part};
+use super::data_cache::{DataCache, Need, ObjectId, Part, Reader};
 use super::error::FsError;
 use crate::s3::ObjectStore;
 
@@ -43,6 +47,10 @@ pub struct ReadConfig {
     pub random_readahead: u64,
     /// Objects smaller than this are fetched whole.
     pub whole_object_below: u64,
+    /// How far out of order the kernel's reads of one sequential stream can arrive: its
+    /// read-ahead sends that much at once. A read at most this far (or a part) behind the
+    /// last one is still sequential, and parts are kept that long after the reader passed.
+    pub late_reads: u64,
 }
 
 impl Default for ReadConfig {
@@ -53,6 +61,7 @@ impl Default for ReadConfig {
             first_window: 256 << 10,
             random_readahead: 64 << 10,
             whole_object_below: 1 << 20,
+            late_reads: 1 << 20,
         }
     }
 }
@@ -70,11 +79,15 @@ impl ReadConfig {
     fn max_window(&self) -> u64 {
         self.part_size * self.parallel.max(1)
     }
+
+    fn behind_slack(&self) -> u64 {
+        self.part_size.max(self.late_reads)
+    }
 }
 
 /// An open file.
 pub struct OpenFile {
-    obj: Arc<ObjectId>,
+    reader: Reader,
     config: ReadConfig,
     pattern: Mutex<Pattern>,
 }
@@ -88,6 +101,8 @@ struct Pattern {
     /// The end of what this reader has asked the cache for.
     ahead_to: u64,
     window: u64,
+    /// What this reader has told the cache it has passed.
+    released_to: u64,
 }
 
 /// The fetches one read needs.
@@ -97,6 +112,8 @@ struct Plan {
     unit: u64,
     /// Bytes to start fetching without waiting.
     prefetch: Option<Range<u64>>,
+    /// Bytes the reader has left behind since the last read.
+    passed: Option<Range<u64>>,
 }
 
 impl Pattern {
@@ -108,10 +125,12 @@ impl Pattern {
                 demand: 0..size,
                 unit: size,
                 prefetch: None,
+                passed: None,
             };
         }
+        let slack = c.behind_slack();
         let sequential =
-            !first && offset + c.part_size >= self.next && offset <= self.ahead_to.max(self.next);
+            !first && offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack);
         if !sequential {
             let extra = if offset == 0 {
                 c.first_window
@@ -124,10 +143,12 @@ impl Pattern {
             let start = offset / extra * extra;
             let demand = start..size.min(end.max(start + extra).next_multiple_of(extra));
             (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
+            self.released_to = demand.start;
             return Plan {
                 demand,
                 unit: c.part_size,
                 prefetch: None,
+                passed: None,
             };
         }
         self.next = self.next.max(end);
@@ -139,10 +160,14 @@ impl Pattern {
             to = size.min((to / unit + 1) * unit);
         }
         self.ahead_to = to;
+        let behind = offset.saturating_sub(slack);
+        let passed = (behind > self.released_to).then_some(self.released_to..behind);
+        self.released_to = self.released_to.max(behind);
         Plan {
             demand: offset..end,
             unit,
             prefetch: (to > from).then_some(from..to),
+            passed,
         }
     }
 
@@ -153,25 +178,29 @@ impl Pattern {
 }
 
 impl OpenFile {
-    pub fn new(obj: ObjectId, config: ReadConfig) -> Self {
+    /// `id` tells this open file from every other one of the same cache.
+    pub fn new(obj: ObjectId, id: u64, config: ReadConfig) -> Self {
         OpenFile {
-            obj: Arc::new(obj),
+            reader: Reader {
+                obj: Arc::new(obj),
+                id,
+            },
             config,
             pattern: Mutex::new(Pattern::default()),
         }
     }
 
     pub fn size(&self) -> u64 {
-        self.obj.size
+        self.reader.obj.size
     }
 
     /// Starts fetching a small object whole as soon as it is opened: its first read will
     /// want all of it, and the GET then overlaps the kernel's round trip to ask.
     pub async fn opened(&self, cache: &Arc<DataCache>, store: &Arc<dyn ObjectStore>) {
-        let size = self.obj.size;
+        let size = self.reader.obj.size;
         if size > 0 && size < self.config.whole_object_below {
             cache
-                .parts(store, &self.obj, 0..size, size, Need::Prefetch)
+                .parts(store, &self.reader, 0..size, size, Need::Prefetch)
                 .await;
         }
     }
@@ -184,19 +213,22 @@ impl OpenFile {
         offset: u64,
         len: u32,
     ) -> Result<Bytes, FsError> {
-        let size = self.obj.size;
+        let size = self.reader.obj.size;
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
         let end = size.min(offset + len as u64);
         let plan = self.pattern.lock().plan(offset, end, size, &self.config);
+        if let Some(passed) = plan.passed {
+            cache.passed(&self.reader, passed);
+        }
         let parts = cache
-            .parts(store, &self.obj, plan.demand, plan.unit, Need::Demand)
+            .parts(store, &self.reader, plan.demand, plan.unit, Need::Demand)
             .await;
         if let Some(ahead) = plan.prefetch {
             let want = ahead.end;
             let started = cache
-                .parts(store, &self.obj, ahead, plan.unit, Need::Prefetch)
+                .parts(store, &self.reader, ahead, plan.unit, Need::Prefetch)
                 .await;
             let reached = started.last().map_or(0, |p| p.end());
             if reached < want {
@@ -235,8 +267,8 @@ impl OpenFile {
         part.bytes().await.map_err(|e| {
             let context = format!(
                 "reading s3://{}/{} bytes {}..{}",
-                self.obj.bucket,
-                self.obj.key,
+                self.reader.obj.bucket,
+                self.reader.obj.key,
                 part.start,
                 part.end()
             );

@@ -40,6 +40,7 @@ fn small_config() -> ReadConfig {
         first_window: 16 * KIB,
         random_readahead: 8 * KIB,
         whole_object_below: 32 * KIB,
+        late_reads: 16 * KIB,
     }
 }
 
@@ -138,6 +139,76 @@ async fn a_sequential_reader_keeps_parts_in_flight_ahead_of_itself() {
         fetched_to >= offset + config.part_size * (config.parallel - 1),
         "after {offset} bytes read, only {fetched_to} asked for"
     );
+}
+
+#[tokio::test]
+async fn a_lone_sequential_reader_holds_only_its_window() {
+    let store = Arc::new(MemoryStore::new());
+    let size = 160 * MIB;
+    let data = pattern(size as usize);
+    store.put("bk", "big", data.clone());
+    let fs = fs_default(&store);
+    let cache = fs.data_cache();
+    let fh = open(&fs, "bk/big").await;
+    let (mut offset, mut most) = (0, 0);
+    while offset < size {
+        let got = fs.read(fh, offset, MIB as u32).await.unwrap();
+        assert_eq!(
+            &got[..],
+            &data[offset as usize..offset as usize + got.len()]
+        );
+        offset += got.len() as u64;
+        most = most.max(cache.used());
+    }
+    let c = ReadConfig::default();
+    let bound = c.part_size * (c.parallel + 2);
+    assert!(
+        most <= bound,
+        "held {most} bytes at most; the window and the slack behind it are {bound}"
+    );
+    assert!(cache.used() <= bound);
+    assert_eq!(
+        cache
+            .stats
+            .evicted_bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "passed parts are dropped, not evicted"
+    );
+    assert_eq!(store.counters.snapshot().get_bytes, size, "each byte once");
+}
+
+#[tokio::test]
+async fn reads_the_kernel_sends_out_of_order_stay_one_sequential_stream() {
+    let store = Arc::new(MemoryStore::new());
+    let size = 8 * MIB;
+    let data = pattern(size as usize);
+    store.put("bk", "big", data.clone());
+    let part = 256 * KIB;
+    let config = ReadConfig {
+        part_size: part,
+        late_reads: 2 * part,
+        ..ReadConfig::default()
+    };
+    let fs = fs_with(store.clone(), config, 512 * MIB);
+    let fh = open(&fs, "bk/big").await;
+    // Read-ahead requests of one part each, every pair answered second one first.
+    let chunks = size / part;
+    for i in 0..chunks {
+        let offset = (i ^ 1) * part;
+        let got = fs.read(fh, offset, part as u32).await.unwrap();
+        assert_eq!(&got[..], &data[offset as usize..(offset + part) as usize]);
+        if i == chunks / 2 {
+            tokio::task::yield_now().await;
+            let fetched_to = store.get_log().iter().map(|(_, r)| r.end).max().unwrap();
+            assert!(
+                fetched_to >= offset + 4 * part,
+                "read to {offset}, fetched only to {fetched_to}: the reads counted as random"
+            );
+        }
+    }
+    assert_eq!(store.counters.snapshot().get_bytes, size, "each byte once");
+    assert_no_overlap(&store.get_log());
 }
 
 #[tokio::test]
