@@ -20,11 +20,12 @@
 //!    reader's prefetch pushes out what another prefetched and has yet to read, and both
 //!    fetch everything twice (measured: a 1 GiB read with 32 MiB of cache sent Garage 3.5
 //!    times the work).
-//! 7. A part that only the reader who fetched it has used is dropped once that reader has
-//!    read past it ([`DataCache::passed`]): the kernel's page cache holds those bytes now,
-//!    and a second copy here would only push out what random readers keep, and cost fresh
-//!    pages for every new part instead of recycled ones. A part another reader has taken
-//!    stays until it is evicted.
+//! 7. When an object has one open reader, what that reader has read past is dropped
+//!    ([`DataCache::passed`]): the kernel's page cache holds those bytes now, and a second
+//!    copy here would only push out what random readers keep, and cost fresh pages for
+//!    every new part instead of recycled ones. With several open readers nothing is dropped
+//!    that way: any of them may be behind and still want it (readers in step, or one
+//!    prefetching into another's stretch), so parts stay until evicted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -47,11 +48,22 @@ pub struct ObjectId {
     pub etag: Option<Arc<str>>,
 }
 
-/// One open file of one object: who asks the cache for parts.
-#[derive(Debug)]
+/// One open file of one object, counted by the cache while it lives.
 pub struct Reader {
     pub obj: Arc<ObjectId>,
-    pub id: u64,
+    cache: Arc<DataCache>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut inner = self.cache.inner.lock();
+        if let Some(n) = inner.readers.get_mut(&self.obj) {
+            *n -= 1;
+            if *n == 0 {
+                inner.readers.remove(&self.obj);
+            }
+        }
+    }
 }
 
 /// Whether a caller waits for the bytes or only wants them on their way.
@@ -75,10 +87,6 @@ pub struct Part {
     pub len: u64,
     /// Whether a reader has asked for this part, rather than only a prefetch.
     read: AtomicBool,
-    /// The reader whose request started the fetch.
-    owner: u64,
-    /// Whether another reader has taken this part too.
-    shared: AtomicBool,
     state: watch::Sender<State>,
 }
 
@@ -124,6 +132,8 @@ struct Inner {
     unread: LruCache<PartKey, u64>,
     /// Bytes of all parts, pending or finished.
     used: u64,
+    /// Open readers of each object.
+    readers: HashMap<Arc<ObjectId>, usize>,
 }
 
 /// The shared cache of object bytes.
@@ -149,11 +159,22 @@ impl DataCache {
                 lru: LruCache::unbounded(),
                 unread: LruCache::unbounded(),
                 used: 0,
+                readers: HashMap::new(),
             }),
             freed: Notify::new(),
             limit: limit.max(1),
             stats: DataStats::default(),
         })
+    }
+
+    /// A reader of `obj`, counted until it is dropped.
+    pub fn reader(self: &Arc<Self>, obj: ObjectId) -> Reader {
+        let obj = Arc::new(obj);
+        *self.inner.lock().readers.entry(obj.clone()).or_default() += 1;
+        Reader {
+            obj,
+            cache: self.clone(),
+        }
     }
 
     pub fn limit(&self) -> u64 {
@@ -229,9 +250,6 @@ impl DataCache {
         let pieces = inner.pieces(obj, range.clone());
         for piece in &pieces {
             if let Piece::Have(part) = piece {
-                if part.owner != reader.id {
-                    part.shared.store(true, Ordering::Relaxed);
-                }
                 // Touched first so that making room below evicts other parts before these.
                 let key = (obj.clone(), part.start);
                 if need == Need::Demand && !part.read.swap(true, Ordering::Relaxed) {
@@ -300,8 +318,6 @@ impl DataCache {
             start,
             len,
             read: AtomicBool::new(need == Need::Demand),
-            owner: reader.id,
-            shared: AtomicBool::new(false),
             state: watch::Sender::new(State::Pending),
         });
         inner
@@ -320,13 +336,16 @@ impl DataCache {
         part
     }
 
-    /// `reader` has read past `range` for good: drops the finished parts in it that only
-    /// this reader has used (subtlety 7).
+    /// `reader` has read past `range` for good: when it is its object's only open reader,
+    /// drops the finished parts in that range (subtlety 7).
     pub fn passed(&self, reader: &Reader, range: Range<u64>) {
         if range.is_empty() {
             return;
         }
         let mut inner = self.inner.lock();
+        if inner.readers.get(&reader.obj) != Some(&1) {
+            return;
+        }
         let Some(parts) = inner.objects.get(&reader.obj) else {
             return;
         };
@@ -337,12 +356,7 @@ impl DataCache {
         let done: Vec<(u64, u64)> = parts
             .range(first..range.end)
             .map(|(_, p)| p)
-            .filter(|p| {
-                p.end() <= range.end
-                    && p.owner == reader.id
-                    && !p.shared.load(Ordering::Relaxed)
-                    && !matches!(*p.state.borrow(), State::Pending)
-            })
+            .filter(|p| p.end() <= range.end && !matches!(*p.state.borrow(), State::Pending))
             .map(|p| (p.start, p.len))
             .collect();
         if done.is_empty() {

@@ -359,9 +359,9 @@ impl Fs {
             size: meta.size,
             etag: meta.etag,
         };
-        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        let file = OpenFile::new(obj, fh, self.read_config);
+        let file = OpenFile::new(self.data.reader(obj), self.read_config);
         file.opened(&self.data, &self.store).await;
+        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
         Ok((fh, keep_cache))
     }

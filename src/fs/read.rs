@@ -20,9 +20,10 @@
 //!    per small file, whatever the reads look like.
 //! 6. Fetches are cut on a grid (part size, read-ahead): servers that store objects in
 //!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
-//! 7. Parts more than `part_size` (or `late_reads`) behind a sequential reader are passed: the cache drops
-//!    those only this reader used, since the kernel's page cache has them (see
-//!    [`DataCache::passed`]). The slack lets late read-ahead requests still find theirs.
+//! 7. Parts more than `part_size` (or `late_reads`) behind a sequential reader are passed:
+//!    the kernel's page cache has them, and the cache drops them when no other reader of
+//!    the object is open (see [`DataCache::passed`]). The slack lets late read-ahead
+//!    requests still find theirs.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, Need, ObjectId, Part, Reader};
+use super::data_cache::{DataCache, Need, Part, Reader};
 use super::error::FsError;
 use crate::s3::ObjectStore;
 
@@ -178,13 +179,9 @@ impl Pattern {
 }
 
 impl OpenFile {
-    /// `id` tells this open file from every other one of the same cache.
-    pub fn new(obj: ObjectId, id: u64, config: ReadConfig) -> Self {
+    pub fn new(reader: Reader, config: ReadConfig) -> Self {
         OpenFile {
-            reader: Reader {
-                obj: Arc::new(obj),
-                id,
-            },
+            reader,
             config,
             pattern: Mutex::new(Pattern::default()),
         }
