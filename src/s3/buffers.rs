@@ -45,11 +45,7 @@ impl BufferPool {
                 return buf;
             }
         }
-        let buf = Vec::with_capacity(len);
-        if len >= POOLED_FROM {
-            huge_pages(&buf);
-        }
-        buf
+        Vec::with_capacity(len)
     }
 
     /// `buf` as `Bytes` that give the buffer back to the pool when the last of them goes.
@@ -82,20 +78,6 @@ impl BufferPool {
     /// Bytes held idle now.
     pub fn idle_bytes(&self) -> usize {
         self.free.lock().iter().map(Vec::capacity).sum()
-    }
-}
-
-/// Asks for transparent huge pages under the 2 MiB-aligned stretch of `buf`: fewer page
-/// faults while a body is copied in, fewer pages for the kernel to pin when FUSE copies out.
-fn huge_pages(buf: &Vec<u8>) {
-    const HUGE: usize = 2 << 20;
-    let start = (buf.as_ptr() as usize).next_multiple_of(HUGE);
-    let end = (buf.as_ptr() as usize + buf.capacity()) / HUGE * HUGE;
-    if end > start {
-        // SAFETY: advice only, on whole pages inside an allocation this buffer owns.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
     }
 }
 
