@@ -167,8 +167,9 @@ impl Filesystem for FuseAdapter {
                 .call_once(|| crate::kernel::set_read_ahead(mountpoint, *kib));
         }
         let fs = self.fs.clone();
+        let kernel_caches = flags.0 & libc::O_DIRECT == 0;
         self.rt.spawn(async move {
-            match fs.open(ino.0).await {
+            match fs.open_with(ino.0, kernel_caches).await {
                 Ok((fh, keep_cache)) => {
                     let flags = if keep_cache {
                         FopenFlags::FOPEN_KEEP_CACHE

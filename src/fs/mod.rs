@@ -342,6 +342,12 @@ impl Fs {
     /// Also says whether the kernel may keep the pages it cached of this file: yes when the
     /// file was last opened with the same ETag, so it holds the same bytes.
     pub async fn open(&self, ino: u64) -> Result<(u64, bool), FsError> {
+        self.open_with(ino, true).await
+    }
+
+    /// [`Fs::open`], saying whether the kernel's page cache keeps what is read through this
+    /// handle: false for `O_DIRECT`.
+    pub async fn open_with(&self, ino: u64, kernel_caches: bool) -> Result<(u64, bool), FsError> {
         let node = self.fresh_node(ino).await?;
         let Kind::File { bucket, key, meta } = node.kind else {
             return Err(FsError::IsDir);
@@ -359,7 +365,7 @@ impl Fs {
             size: meta.size,
             etag: meta.etag,
         };
-        let file = OpenFile::new(self.data.reader(obj), self.read_config);
+        let file = OpenFile::new(self.data.reader(obj), self.read_config, kernel_caches);
         file.opened(&self.data, &self.store).await;
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
@@ -387,7 +393,9 @@ impl Fs {
     }
 
     pub fn release(&self, fh: u64) {
-        self.files.lock().remove(&fh);
+        if let Some(file) = self.files.lock().remove(&fh) {
+            file.closed(&self.data);
+        }
     }
 }
 

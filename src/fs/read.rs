@@ -24,6 +24,11 @@
 //!    the kernel's page cache has them, and the cache drops them when no other reader of
 //!    the object is open (see [`DataCache::passed`]). The slack lets late read-ahead
 //!    requests still find theirs.
+//! 8. When a file closes, what its reads covered whole is in the kernel's page cache, kept
+//!    across opens while the ETag holds: the cache drops those parts too (again only for
+//!    an object's lone reader). A `cat` or `grep -r` over many files then leaves the
+//!    daemon's memory as it found it. Not for `O_DIRECT` handles, which the kernel does not
+//!    cache; and parts only partly read (a random read's read-ahead) stay.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -89,12 +94,13 @@ impl ReadConfig {
 /// An open file.
 pub struct OpenFile {
     reader: Reader,
+    /// Whether the kernel's page cache keeps what this handle reads (not `O_DIRECT`).
+    kernel_caches: bool,
     config: ReadConfig,
     pattern: Mutex<Pattern>,
 }
 
 /// How the file has been read so far.
-#[derive(Default)]
 struct Pattern {
     reads: u64,
     /// Where the last read ended.
@@ -104,7 +110,26 @@ struct Pattern {
     window: u64,
     /// What this reader has told the cache it has passed.
     released_to: u64,
+    /// The stretches read so far, merged and in order; `None` once there are too many to
+    /// keep track of (a random reader), which keeps everything at close.
+    delivered: Option<Vec<Range<u64>>>,
 }
+
+impl Default for Pattern {
+    fn default() -> Self {
+        Pattern {
+            reads: 0,
+            next: 0,
+            ahead_to: 0,
+            window: 0,
+            released_to: 0,
+            delivered: Some(Vec::new()),
+        }
+    }
+}
+
+/// At most this many separate stretches are tracked per open file.
+const MAX_DELIVERED: usize = 16;
 
 /// The fetches one read needs.
 struct Plan {
@@ -172,6 +197,28 @@ impl Pattern {
         }
     }
 
+    /// Notes that `range` went to the kernel.
+    fn delivered(&mut self, range: Range<u64>) {
+        let Some(list) = self.delivered.as_mut() else {
+            return;
+        };
+        // Merge with every stretch it touches or adjoins.
+        let (mut start, mut end) = (range.start, range.end);
+        list.retain(|r| {
+            let apart = r.end < start || r.start > end;
+            if !apart {
+                start = start.min(r.start);
+                end = end.max(r.end);
+            }
+            apart
+        });
+        let at = list.partition_point(|r| r.start < start);
+        list.insert(at, start..end);
+        if list.len() > MAX_DELIVERED {
+            self.delivered = None;
+        }
+    }
+
     /// A prefetch stopped short for lack of memory: ask again on a later read.
     fn fell_short(&mut self, reached: u64) {
         self.ahead_to = self.ahead_to.min(reached);
@@ -179,9 +226,11 @@ impl Pattern {
 }
 
 impl OpenFile {
-    pub fn new(reader: Reader, config: ReadConfig) -> Self {
+    /// `kernel_caches`: false for an `O_DIRECT` handle.
+    pub fn new(reader: Reader, config: ReadConfig, kernel_caches: bool) -> Self {
         OpenFile {
             reader,
+            kernel_caches,
             config,
             pattern: Mutex::new(Pattern::default()),
         }
@@ -232,7 +281,21 @@ impl OpenFile {
                 self.pattern.lock().fell_short(reached);
             }
         }
-        self.assemble(&parts, offset..end).await
+        let bytes = self.assemble(&parts, offset..end).await?;
+        self.pattern.lock().delivered(offset..end);
+        Ok(bytes)
+    }
+
+    /// Drops from `cache` what the kernel got whole from this handle (subtlety 8). Called
+    /// when the file is closed.
+    pub fn closed(&self, cache: &DataCache) {
+        if !self.kernel_caches {
+            return;
+        }
+        let delivered = self.pattern.lock().delivered.take();
+        for range in delivered.into_iter().flatten() {
+            cache.passed(&self.reader, range);
+        }
     }
 
     /// The bytes of `range` out of the parts that cover it. Parts arrive in order but may
@@ -271,5 +334,25 @@ impl OpenFile {
             );
             FsError::store(context, e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_stretches_merge_in_any_order_and_too_many_are_given_up() {
+        let mut p = Pattern::default();
+        for r in [(10, 20), (30, 40), (20, 30), (0, 5), (5, 10), (50, 60)] {
+            p.delivered(r.0..r.1);
+        }
+        assert_eq!(p.delivered, Some(vec![0..40, 50..60]));
+        p.delivered(35..55);
+        assert_eq!(p.delivered, Some(vec![Range { start: 0, end: 60 }]));
+        for i in 0..MAX_DELIVERED as u64 {
+            p.delivered(100 + 10 * i..105 + 10 * i);
+        }
+        assert_eq!(p.delivered, None, "a random reader is not tracked");
     }
 }

@@ -44,12 +44,16 @@ fn small_config() -> ReadConfig {
     }
 }
 
-async fn open(fs: &Fs, path: &str) -> u64 {
+async fn lookup_path(fs: &Fs, path: &str) -> u64 {
     let mut ino = ROOT;
     for part in path.split('/') {
         ino = fs.lookup(ino, OsStr::new(part)).await.unwrap().ino;
     }
-    fs.open(ino).await.unwrap().0
+    ino
+}
+
+async fn open(fs: &Fs, path: &str) -> u64 {
+    fs.open(lookup_path(fs, path).await).await.unwrap().0
 }
 
 fn pattern(size: usize) -> Vec<u8> {
@@ -212,6 +216,56 @@ async fn reads_the_kernel_sends_out_of_order_stay_one_sequential_stream() {
     }
     assert_eq!(store.counters.snapshot().get_bytes, size, "each byte once");
     assert_no_overlap(&store.get_log());
+}
+
+#[tokio::test]
+async fn at_close_what_the_kernel_got_whole_is_dropped_and_the_rest_kept() {
+    let store = Arc::new(MemoryStore::new());
+    let small = 200_000;
+    store.put("bk", "small", pattern(small as usize));
+    store.put("bk", "db", pattern((32 * MIB) as usize));
+    let fs = fs_default(&store);
+    let cache = fs.data_cache();
+
+    let fh = open(&fs, "bk/small").await;
+    assert_eq!(read_to_end(&fs, fh, 128 * KIB as u32).await, small);
+    assert_eq!(cache.used(), small);
+    fs.release(fh);
+    assert_eq!(
+        cache.used(),
+        0,
+        "read whole: the kernel's page cache has it"
+    );
+
+    let fh = open(&fs, "bk/db").await;
+    for offset in [17 * MIB, 3 * MIB] {
+        fs.read(fh, offset, 4096).await.unwrap();
+    }
+    let held = cache.used();
+    assert_eq!(held, 2 * ReadConfig::default().random_readahead);
+    fs.release(fh);
+    assert_eq!(cache.used(), held, "the rest of each block is only here");
+
+    let ino = lookup_path(&fs, "bk/small").await;
+    let (direct, _) = fs.open_with(ino, false).await.unwrap();
+    read_to_end(&fs, direct, 128 * KIB as u32).await;
+    fs.release(direct);
+    assert_eq!(
+        cache.used(),
+        held + small,
+        "O_DIRECT: the kernel keeps nothing"
+    );
+
+    let (one, two) = (open(&fs, "bk/small").await, open(&fs, "bk/small").await);
+    read_to_end(&fs, one, 128 * KIB as u32).await;
+    fs.release(one);
+    assert_eq!(cache.used(), held + small, "another reader is still open");
+    fs.release(two);
+    assert_eq!(
+        cache.used(),
+        held + small,
+        "the last one read nothing: nothing of its own to drop"
+    );
 }
 
 #[tokio::test]
