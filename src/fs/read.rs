@@ -20,10 +20,11 @@
 //!    per small file, whatever the reads look like.
 //! 6. Fetches are cut on a grid (part size, read-ahead): servers that store objects in
 //!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
-//! 7. Parts more than `part_size` (or `late_reads`) behind a sequential reader are passed:
-//!    the kernel's page cache has them, and the cache drops them when no other reader of
-//!    the object is open (see [`DataCache::passed`]). The slack lets late read-ahead
-//!    requests still find theirs.
+//! 7. Parts more than `late_reads` behind a sequential reader are passed. Those the reader
+//!    got whole are in the kernel's page cache, and the cache drops them when no other
+//!    reader of the object is open (see [`DataCache::passed`]); what a short forward seek
+//!    skipped stays. The slack lets late read-ahead requests still find theirs. Not for
+//!    `O_DIRECT` handles, which the kernel does not cache.
 //! 8. When a file closes, what its reads covered whole is in the kernel's page cache, kept
 //!    across opens while the ETag holds: the cache drops those parts too (again only for
 //!    an object's lone reader). A `cat` or `grep -r` over many files then leaves the
@@ -186,7 +187,8 @@ impl Pattern {
             to = size.min((to / unit + 1) * unit);
         }
         self.ahead_to = to;
-        let behind = offset.saturating_sub(slack);
+        // Late reads come at most `late_reads` behind; the page cache serves any seek back.
+        let behind = offset.saturating_sub(c.late_reads);
         let passed = (behind > self.released_to).then_some(self.released_to..behind);
         self.released_to = self.released_to.max(behind);
         Plan {
@@ -217,6 +219,16 @@ impl Pattern {
         if list.len() > MAX_DELIVERED {
             self.delivered = None;
         }
+    }
+
+    /// The parts of `range` that went to the kernel; none when that is not tracked.
+    fn delivered_within(&self, range: &Range<u64>) -> Vec<Range<u64>> {
+        self.delivered
+            .iter()
+            .flatten()
+            .map(|d| d.start.max(range.start)..d.end.min(range.end))
+            .filter(|r| !r.is_empty())
+            .collect()
     }
 
     /// A prefetch stopped short for lack of memory: ask again on a later read.
@@ -264,9 +276,17 @@ impl OpenFile {
             return Ok(Bytes::new());
         }
         let end = size.min(offset + len as u64);
-        let plan = self.pattern.lock().plan(offset, end, size, &self.config);
-        if let Some(passed) = plan.passed {
-            cache.passed(&self.reader, passed);
+        let (plan, passed) = {
+            let mut pattern = self.pattern.lock();
+            let plan = pattern.plan(offset, end, size, &self.config);
+            let passed = match &plan.passed {
+                Some(range) if self.kernel_caches => pattern.delivered_within(range),
+                _ => Vec::new(),
+            };
+            (plan, passed)
+        };
+        for range in passed {
+            cache.passed(&self.reader, range);
         }
         let parts = cache
             .parts(store, &self.reader, plan.demand, plan.unit, Need::Demand)
