@@ -148,6 +148,11 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
     pub kernel_readahead: u64,
 
+    /// Keep fetched data in the daemon's own cache (within --max-memory) instead of handing
+    /// it to the kernel's page cache as it arrives.
+    #[arg(long, help_heading = "Reading")]
+    pub no_page_cache_push: bool,
+
     /// The largest single GET of a sequential reader.
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size, help_heading = "Reading")]
     pub part_size: u64,

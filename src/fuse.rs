@@ -28,6 +28,16 @@ use tokio::runtime::Handle;
 
 use crate::fs::{Attr, Fs, FsError};
 
+/// The kernel's page cache of this mount, for [`crate::fs::push`]: FUSE's store
+/// notification.
+pub struct KernelPages(pub fuser::Notifier);
+
+impl crate::fs::push::PageSink for KernelPages {
+    fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.store(INodeNo(ino), offset, data)
+    }
+}
+
 /// Ownership and permission bits shown for every file and directory.
 #[derive(Clone, Copy, Debug)]
 pub struct Presentation {

@@ -19,7 +19,7 @@ use crate::auth::{
 use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
-use crate::fuse::{FuseAdapter, Presentation};
+use crate::fuse::{FuseAdapter, KernelPages, Presentation};
 use crate::s3::retry::{RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
 use crate::stats::Stats;
@@ -438,13 +438,17 @@ fn serve(
         file_mode: args.file_mode,
         dir_mode: args.dir_mode,
     };
-    let mut adapter = FuseAdapter::new(fs, rt.handle().clone(), look);
+    let mut adapter = FuseAdapter::new(fs.clone(), rt.handle().clone(), look);
     if args.kernel_readahead > 0 {
         let kib = (args.kernel_readahead >> 10).clamp(1, u32::MAX as u64) as u32;
         adapter = adapter.with_read_ahead(mountpoint, kib);
     }
     let session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    if !args.no_page_cache_push {
+        fs.attach_page_cache(Arc::new(KernelPages(session.notifier())))
+            .map_err(|e| format!("cannot start the page cache thread: {e}"))?;
+    }
     rt.spawn(on_signals(mountpoint.to_owned(), stats.clone()));
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     ready.success();

@@ -156,6 +156,71 @@ fn a_16_mib_object_reads_right_with_dd_and_at_random_offsets() {
     }
 }
 
+/// A random read's block goes on to the kernel's page cache (FUSE's store notification):
+/// the kernel accepts it, a neighbouring read gets the right bytes from it without a GET,
+/// and the daemon holds none of it afterwards.
+#[test]
+fn a_random_reads_block_lands_in_the_page_cache() {
+    let emu = Emulator::start();
+    let stats = emu.dir.path().join("stats");
+    let mount = || {
+        let mut cmd = emu.command("mount", "alice");
+        cmd.env("AWS_ENDPOINT_URL_S3", emu.get("proxy_endpoint"))
+            .args(emu.auth_args("alice"));
+        Mounted::start_with(&mut cmd, &["--stats-file", stats.to_str().unwrap()])
+            .unwrap_or_else(|o| panic!("{o:?}"))
+    };
+    let mnt = mount();
+    let path = mnt.path.join("alpha/big/sixteen.bin");
+    let whole = std::fs::read(&path).unwrap();
+    // A second mount: the first one's page cache holds the whole file now.
+    assert!(mnt.unmount_and_wait(), "daemon still running");
+    let mnt = mount();
+    let path = mnt.path.join("alpha/big/sixteen.bin");
+    let file = std::fs::File::open(&path).unwrap();
+    // Far enough apart that none looks like a short forward seek of a sequential reader.
+    let offsets = [12u64 << 20, 1 << 20, 10 << 20];
+    let check = |offset: u64| {
+        let mut buf = vec![0u8; 4096];
+        assert_eq!(file.read_at(&mut buf, offset).unwrap(), 4096);
+        assert_eq!(&buf[..], &whole[offset as usize..offset as usize + 4096]);
+    };
+    for offset in offsets {
+        check(offset);
+    }
+    emu.reset_proxy_counts();
+    for offset in offsets {
+        // The same 64 KiB block, past the 4 KiB the first read asked for.
+        check(offset + 32 * 1024);
+    }
+    assert_eq!(
+        emu.proxy_counts(),
+        serde_json::json!({}),
+        "neighbours come from the page cache"
+    );
+    drop(file);
+    assert!(mnt.unmount_and_wait(), "daemon still running");
+    let line = std::fs::read_to_string(&stats).unwrap();
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        field("page_cache_stored_bytes"),
+        3 * (64 - 4) * 1024,
+        "{line}"
+    );
+    assert_eq!(field("page_cache_stores_failed"), 0, "{line}");
+    assert_eq!(
+        field("data_bytes"),
+        0,
+        "the daemon holds none of it: {line}"
+    );
+}
+
 #[test]
 fn every_change_is_refused_with_erofs() {
     let emu = Emulator::start();

@@ -18,6 +18,7 @@ pub mod dir;
 pub mod error;
 pub mod inode;
 pub mod names;
+pub mod push;
 pub mod read;
 mod stream;
 
@@ -48,6 +49,7 @@ use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
 use names::ValidName;
+use push::{PageSink, Pushes};
 use read::OpenFile;
 pub use read::ReadConfig;
 pub use stream::DirEntry;
@@ -112,8 +114,9 @@ pub struct Fs {
     data: Arc<DataCache>,
     /// `config.read`, fitted to the block cache once.
     read_config: ReadConfig,
-    /// The ETag each file had when it was last opened, to keep the kernel's page cache.
-    opened_etags: Mutex<HashMap<u64, Arc<str>>>,
+    /// Hands fetched parts to the kernel's page cache; knows the ETag each file had when it
+    /// was last opened, to keep that cache across opens.
+    pushes: Pushes,
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
@@ -121,10 +124,12 @@ pub struct Fs {
 
 impl Fs {
     pub fn new(store: Arc<dyn ObjectStore>, config: FsConfig) -> Self {
+        let data = DataCache::new(config.max_cache_memory);
         Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
-            data: DataCache::new(config.max_cache_memory),
+            pushes: Pushes::new(data.clone()),
+            data,
             read_config: config.read.within(config.max_cache_memory),
             config,
             inodes: Inodes::new(),
@@ -133,7 +138,6 @@ impl Fs {
             hidden: Arc::default(),
             root_fetch: tokio::sync::Mutex::new(()),
             files: Mutex::new(HashMap::new()),
-            opened_etags: Mutex::new(HashMap::new()),
             dir_handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             mount_time: SystemTime::now(),
@@ -331,7 +335,7 @@ impl Fs {
     /// The kernel gave back `n` references to `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
         if let Some(node) = self.inodes.forget(ino, n) {
-            self.opened_etags.lock().remove(&ino);
+            self.pushes.forgot(ino);
             if node.is_dir() {
                 self.dirs.remove(ino);
             }
@@ -352,20 +356,19 @@ impl Fs {
         let Kind::File { bucket, key, meta } = node.kind else {
             return Err(FsError::IsDir);
         };
-        let keep_cache = match &meta.etag {
-            Some(etag) => {
-                let previous = self.opened_etags.lock().insert(ino, etag.clone());
-                previous.as_ref() == Some(etag)
-            }
-            None => false,
-        };
+        let keep_cache = self.pushes.opened(ino, meta.etag.as_ref()).await;
         let obj = ObjectId {
             bucket,
             key: key.into(),
             size: meta.size,
             etag: meta.etag,
         };
-        let file = OpenFile::new(self.data.reader(obj), self.read_config, kernel_caches);
+        let file = OpenFile::new(
+            ino,
+            self.data.reader(obj, !kernel_caches),
+            self.read_config,
+            kernel_caches,
+        );
         file.opened(&self.data, &self.store).await;
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
@@ -379,12 +382,23 @@ impl Fs {
             .get(&fh)
             .cloned()
             .ok_or(FsError::BadHandle)?;
-        file.read(&self.data, &self.store, offset, size)
+        file.read(&self.data, &self.store, &self.pushes, offset, size)
             .await
             .inspect_err(|err| match err.errno() {
                 libc::ESTALE => tracing::warn!(error = %err, "object changed while open; reopen the file to read the new version"),
                 _ => tracing::warn!(error = %err, "read failed"),
             })
+    }
+
+    /// From now on, fetched parts go on to the kernel's page cache through `sink`
+    /// (see [`push`]).
+    pub fn attach_page_cache(&self, sink: Arc<dyn PageSink>) -> std::io::Result<()> {
+        self.pushes.start(sink)
+    }
+
+    #[cfg(test)]
+    pub fn pushes(&self) -> &Pushes {
+        &self.pushes
     }
 
     /// The shared cache of object bytes.

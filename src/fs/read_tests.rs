@@ -251,13 +251,24 @@ async fn at_close_what_the_kernel_got_whole_is_dropped_and_the_rest_kept() {
     let (one, two) = (open(&fs, "bk/small").await, open(&fs, "bk/small").await);
     read_to_end(&fs, one, 128 * KIB as u32).await;
     fs.release(one);
-    assert_eq!(cache.used(), held + small, "another reader is still open");
+    assert_eq!(
+        cache.used(),
+        held,
+        "the page cache serves every open of the file: dropped with another one open"
+    );
     fs.release(two);
+    assert_eq!(cache.used(), held);
+
+    let (direct, _) = fs.open_with(ino, false).await.unwrap();
+    let one = open(&fs, "bk/small").await;
+    read_to_end(&fs, one, 128 * KIB as u32).await;
+    fs.release(one);
     assert_eq!(
         cache.used(),
         held + small,
-        "the last one read nothing: nothing of its own to drop"
+        "an O_DIRECT reader open: it may still want what the kernel has"
     );
+    fs.release(direct);
 }
 
 #[tokio::test]
@@ -293,17 +304,20 @@ async fn a_small_object_is_one_get_whatever_the_reads() {
     assert_eq!(store.get_log(), vec![("small".to_string(), 0..200_000)]);
 }
 
+/// Readers the kernel does not cache for (`O_DIRECT`) share the daemon's copy; readers it
+/// caches for share the kernel's, which this test has none of.
 #[tokio::test]
 async fn readers_of_one_object_share_what_is_fetched() {
     let store = Arc::new(MemoryStore::new());
     let size = 24 * MIB;
     store.put("bk", "shared", pattern(size as usize));
     let fs = Arc::new(fs_default(&store));
+    let ino = lookup_path(&fs, "bk/shared").await;
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let fs = fs.clone();
         tasks.push(tokio::spawn(async move {
-            let fh = open(&fs, "bk/shared").await;
+            let (fh, _) = fs.open_with(ino, false).await.unwrap();
             read_to_end(&fs, fh, 128 * KIB as u32).await
         }));
     }
@@ -316,7 +330,7 @@ async fn readers_of_one_object_share_what_is_fetched() {
         size,
         "fetched once for all"
     );
-    let again = open(&fs, "bk/shared").await;
+    let (again, _) = fs.open_with(ino, false).await.unwrap();
     let before = store.counters.get(Op::Get);
     read_to_end(&fs, again, MIB as u32).await;
     assert_eq!(
@@ -324,6 +338,154 @@ async fn readers_of_one_object_share_what_is_fetched() {
         before,
         "a re-read is served from memory"
     );
+}
+
+/// Four readers of quarters of one object, as the benchmark's: each drops what it read
+/// past, and a window reaching into a quarter another reader has read past fetches none of
+/// it again (the kernel has it).
+#[tokio::test]
+async fn readers_of_quarters_fetch_each_byte_once_and_hold_only_their_windows() {
+    let c = small_config();
+    let size = 64 * c.part_size;
+    let (store, data) = store_with("big", size);
+    let fs = fs_with(store.clone(), c, 512 * MIB);
+    let cache = fs.data_cache();
+    let quarter = size / 4;
+    let mut handles = Vec::new();
+    for q in 0..4 {
+        handles.push((open(&fs, "bk/big").await, q * quarter));
+    }
+    // In turns, and then one after another from the last quarter: each window reaches
+    // into a quarter read already.
+    let chunk = 16 * KIB;
+    let mut peak = 0;
+    let turns = quarter / chunk / 2;
+    let read = |fh: u64, offset: u64| {
+        let fs = &fs;
+        let data = &data;
+        async move {
+            let got = fs.read(fh, offset, chunk as u32).await.unwrap();
+            assert_eq!(&got[..], &data[offset as usize..(offset + chunk) as usize]);
+        }
+    };
+    for step in 0..turns {
+        for &(fh, start) in handles.iter().rev() {
+            read(fh, start + step * chunk).await;
+        }
+        peak = peak.max(cache.used());
+    }
+    for &(fh, start) in handles.iter().rev() {
+        for step in turns..quarter / chunk {
+            read(fh, start + step * chunk).await;
+            peak = peak.max(cache.used());
+        }
+    }
+    assert_eq!(
+        store.counters.snapshot().get_bytes,
+        size,
+        "each byte fetched once"
+    );
+    // Four windows sharing one reader's budget, each at least two parts, plus the parts
+    // each reader has just passed.
+    let bound = 4 * (2 + 2) * c.part_size;
+    assert!(peak <= bound, "held {peak} bytes at most, bound {bound}");
+}
+
+/// What a random read fetches beyond itself goes to the kernel's page cache and leaves
+/// the daemon; an `O_DIRECT` reader's and a sequential reader's parts do not.
+#[tokio::test]
+async fn a_random_reads_block_goes_to_the_page_cache_and_leaves_the_daemon() {
+    let (store, _) = store_with("db", 32 * MIB);
+    let fs = fs_default(&store);
+    let sink = Arc::new(RecordingSink::default());
+    fs.attach_page_cache(sink.clone()).unwrap();
+    let cache = fs.data_cache();
+    let ino = lookup_path(&fs, "bk/db").await;
+    let ra = ReadConfig::default().random_readahead;
+
+    let (fh, _) = fs.open(ino).await.unwrap();
+    let offset = 17 * MIB + 8 * KIB;
+    fs.read(fh, offset, 4096).await.unwrap();
+    fs.pushes().settled();
+    let block = 17 * MIB..17 * MIB + ra;
+    assert_eq!(
+        sink.stores(),
+        vec![(ino, block.start..offset), (ino, offset + 4096..block.end)],
+        "the block without the bytes the reply carries"
+    );
+    assert_eq!(cache.used(), 0, "the kernel holds it now");
+    assert_eq!(sink.bytes_match(&pattern((32 * MIB) as usize)), Ok(()));
+
+    let (direct, _) = fs.open_with(ino, false).await.unwrap();
+    fs.read(direct, 3 * MIB, 4096).await.unwrap();
+    fs.pushes().settled();
+    assert_eq!(sink.stores().len(), 2, "O_DIRECT: no page cache");
+    assert_eq!(cache.used(), ra);
+
+    let (seq, _) = fs.open(ino).await.unwrap();
+    for offset in (0..4 * MIB).step_by(MIB as usize) {
+        fs.read(seq, offset, MIB as u32).await.unwrap();
+    }
+    fs.pushes().settled();
+    assert_eq!(sink.stores().len(), 2, "sequential: the kernel asks for it");
+}
+
+/// A store must not land after an open with a new ETag had the kernel drop the file's
+/// pages: it is skipped, and the part stays.
+#[tokio::test]
+async fn a_store_of_an_old_version_is_skipped() {
+    let (store, _) = store_with("db", 32 * MIB);
+    let fs = fs_with(store.clone(), ReadConfig::default(), 512 * MIB);
+    let sink = Arc::new(RecordingSink::default());
+    fs.attach_page_cache(sink.clone()).unwrap();
+    let ino = lookup_path(&fs, "bk/db").await;
+    let (fh, _) = fs.open(ino).await.unwrap();
+
+    let (hold, release) = std::sync::mpsc::channel::<()>();
+    fs.pushes().call(move || {
+        let _ = release.recv();
+    });
+    fs.read(fh, 5 * MIB, 4096).await.unwrap();
+    assert!(!fs.pushes().opened(ino, Some(&"another".into())).await);
+    hold.send(()).unwrap();
+    fs.pushes().settled();
+    assert_eq!(sink.stores(), vec![], "stored nothing of the old version");
+    assert_eq!(
+        fs.data_cache().used(),
+        ReadConfig::default().random_readahead
+    );
+}
+
+/// Records the stores it gets, with their bytes.
+#[derive(Default)]
+struct RecordingSink(std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>);
+
+impl RecordingSink {
+    fn stores(&self) -> Vec<(u64, Range<u64>)> {
+        let stores = self.0.lock().unwrap();
+        let mut out: Vec<_> = stores
+            .iter()
+            .map(|(ino, at, b)| (*ino, *at..*at + b.len() as u64))
+            .collect();
+        out.sort_by_key(|(_, r)| r.start);
+        out
+    }
+
+    fn bytes_match(&self, data: &[u8]) -> Result<(), u64> {
+        for (_, at, b) in self.0.lock().unwrap().iter() {
+            if data[*at as usize..*at as usize + b.len()] != b[..] {
+                return Err(*at);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl super::push::PageSink for RecordingSink {
+    fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.lock().unwrap().push((ino, offset, data.to_vec()));
+        Ok(())
+    }
 }
 
 #[tokio::test]
