@@ -415,8 +415,8 @@ def direct_row(garage, row):
         return measured(garage, None, fn)
 
     if row == "seq":
-        # The daemon's defaults: --part-size 8M, --read-parallel 8.
-        return {"seq": go("seq", BIG, "--concurrency", "8", "--part-mib", "8", key="mib_s")}
+        # The daemon's defaults: --part-size 8M, --read-parallel 6.
+        return {"seq": go("seq", BIG, "--concurrency", "6", "--part-mib", "8", key="mib_s")}
     if row == "multi":
         return {"multi": go("multi", MID, "--readers", "4", "--part-mib", "8", key="mib_s")}
     if row in ("rand4k", "rand128k"):

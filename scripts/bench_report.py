@@ -124,7 +124,7 @@ def report(meta, systems, results):
            "read-only",
            "- `G n s`: Garage's CPU time (utime+stime) during that run; † some rounds timed out "
            "or failed; a system that timed out or failed once is not run again on that row",
-           "- direct: `s3-direct` (the daemon's own S3 client, no filesystem): sequential = 8 "
+           "- direct: `s3-direct` (the daemon's own S3 client, no filesystem): sequential = 6 "
            "ranged GETs of 8 MiB in flight; 4 readers = one 8 MiB GET at a time each; random = "
            "one GET at a time; `cat` = LIST then one GET per object; `ls -l` = paginated "
            "ListObjectsV2", ""]

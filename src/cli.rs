@@ -158,7 +158,7 @@ pub struct MountArgs {
     pub part_size: u64,
 
     /// How many parts a sequential reader fetches at once, ahead of where it reads.
-    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Reading")]
+    #[arg(long, value_name = "N", default_value = "6", value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Reading")]
     pub read_parallel: u64,
 
     /// What a random read fetches beyond the bytes it asks for.

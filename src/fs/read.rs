@@ -77,7 +77,7 @@ impl Default for ReadConfig {
     fn default() -> Self {
         ReadConfig {
             part_size: 8 << 20,
-            parallel: 8,
+            parallel: 6,
             first_window: 256 << 10,
             random_readahead: 64 << 10,
             whole_object_below: 1 << 20,

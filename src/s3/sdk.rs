@@ -25,7 +25,7 @@ pub struct SdkStore {
 }
 
 /// Idle body buffers kept for reuse, out of the daemon's memory reserve.
-const IDLE_BUFFERS_MAX: usize = 16 << 20;
+const IDLE_BUFFERS_MAX: usize = 8 << 20;
 
 impl SdkStore {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
