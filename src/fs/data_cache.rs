@@ -42,6 +42,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 
+use super::stretches;
 use crate::s3::{ObjectStore, StoreError};
 
 /// One version of one object.
@@ -551,17 +552,7 @@ impl Inner {
             return;
         };
         let list = &mut open.handed;
-        let (mut start, mut end) = (range.start, range.end);
-        list.retain(|r| {
-            let apart = r.end < start || r.start > end;
-            if !apart {
-                start = start.min(r.start);
-                end = end.max(r.end);
-            }
-            apart
-        });
-        let at = list.partition_point(|r| r.start < start);
-        list.insert(at, start..end);
+        stretches::merge(list, range);
         if list.len() > MAX_HANDED {
             list.clear();
         }
@@ -569,21 +560,8 @@ impl Inner {
 
     /// `gap` of `obj` without what the kernel holds.
     fn not_handed(&self, obj: &ObjectId, gap: Range<u64>) -> Vec<Range<u64>> {
-        let mut out = Vec::new();
-        let mut at = gap.start;
-        for r in self.open.get(obj).map_or(&[][..], |o| &o.handed[..]) {
-            if r.end <= at || r.start >= gap.end {
-                continue;
-            }
-            if r.start > at {
-                out.push(at..r.start);
-            }
-            at = r.end;
-        }
-        if at < gap.end {
-            out.push(at..gap.end);
-        }
-        out
+        let handed = self.open.get(obj).map_or(&[][..], |o| &o.handed[..]);
+        stretches::outside(gap, handed)
     }
 
     fn remove(&mut self, obj: &Arc<ObjectId>, start: u64) {

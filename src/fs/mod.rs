@@ -21,6 +21,7 @@ pub mod names;
 pub mod push;
 pub mod read;
 mod stream;
+mod stretches;
 
 #[cfg(test)]
 mod tests;

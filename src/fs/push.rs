@@ -231,16 +231,7 @@ impl Shared {
 
 /// The whole pages of `range` outside `except`, which is in order (subtleties 3 and 4).
 fn whole_pages(range: Range<u64>, except: &[Range<u64>], size: u64) -> Vec<Range<u64>> {
-    let mut pieces = Vec::new();
-    let mut at = range.start;
-    for e in except {
-        if e.start > at {
-            pieces.push(at..e.start.min(range.end));
-        }
-        at = at.max(e.end);
-    }
-    pieces.push(at..range.end);
-    pieces
+    super::stretches::outside(range, except)
         .into_iter()
         .map(|r| {
             let start = r.start.next_multiple_of(PAGE);

@@ -52,6 +52,7 @@ use parking_lot::Mutex;
 use super::data_cache::{DataCache, Need, Part, Reader};
 use super::error::FsError;
 use super::push::{Asked, Pushes};
+use super::stretches;
 use crate::s3::ObjectStore;
 
 /// How reads become GETs.
@@ -238,18 +239,7 @@ impl Pattern {
         let Some(list) = self.delivered.as_mut() else {
             return;
         };
-        // Merge with every stretch it touches or adjoins.
-        let (mut start, mut end) = (range.start, range.end);
-        list.retain(|r| {
-            let apart = r.end < start || r.start > end;
-            if !apart {
-                start = start.min(r.start);
-                end = end.max(r.end);
-            }
-            apart
-        });
-        let at = list.partition_point(|r| r.start < start);
-        list.insert(at, start..end);
+        stretches::merge(list, range);
         if list.len() > MAX_DELIVERED {
             self.delivered = None;
         }
