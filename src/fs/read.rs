@@ -33,7 +33,10 @@
 //! 9. Sequential readers share one read-ahead budget, `part_size * parallel`: with several
 //!    reading at once each keeps `parallel / readers` parts in flight, at least two. The
 //!    server sees as many GETs at once as for one reader, and memory stays that of one
-//!    window (measured with four readers of one object: 276 MiB of RSS before).
+//!    window (measured with four readers of one object: 276 MiB of RSS before). When even
+//!    two parts each would not fit in half the cache, the parts get smaller: with
+//!    `--max-memory 96M` four readers of 64 MiB each fetched 403 MiB, evicting each
+//!    other's read-ahead before it was read.
 //! 10. A random read's block, beyond the bytes the read asked for, goes on to the kernel's
 //!     page cache as soon as it arrives ([`super::push`]), and leaves the daemon: a
 //!     neighbouring read (sqlite's next page, a Parquet footer's metadata) is then answered
@@ -97,11 +100,23 @@ impl ReadConfig {
         }
     }
 
-    /// This configuration for one of `streams` sequential readers: they share the
-    /// read-ahead of one, each keeping at least two parts in flight.
-    fn shared_by(self, streams: u64) -> Self {
+    /// This configuration for one of `streams` sequential readers sharing a cache of
+    /// `limit` bytes: they share the read-ahead of one, each keeping at least two parts in
+    /// flight, and when that would not fit in half the cache the parts get smaller.
+    fn shared_by(self, streams: u64, limit: u64) -> Self {
+        const MIB: u64 = 1 << 20;
+        let streams = streams.max(1);
+        let parallel = (self.parallel / streams).max(2).min(self.parallel);
+        let part_size = match limit / 2 / (streams * parallel) {
+            fits if fits >= self.part_size => self.part_size,
+            // Whole MiB keep the grid on a server's blocks (Garage: 1 MiB).
+            fits if fits >= MIB => fits / MIB * MIB,
+            fits => fits.max(64 << 10).min(self.part_size),
+        };
         ReadConfig {
-            parallel: (self.parallel / streams.max(1)).max(2).min(self.parallel),
+            parallel,
+            part_size,
+            first_window: self.first_window.min(part_size),
             ..self
         }
     }
@@ -305,7 +320,7 @@ impl OpenFile {
         let end = size.min(offset + len as u64);
         // Were this read sequential, the readers sharing the read-ahead budget.
         let streams = cache.streams() + u64::from(!self.reader.is_streaming());
-        let config = self.config.shared_by(streams);
+        let config = self.config.shared_by(streams, cache.limit());
         let (plan, passed) = {
             let mut pattern = self.pattern.lock();
             let plan = pattern.plan(offset, end, size, &config);

@@ -346,17 +346,38 @@ async fn readers_of_one_object_share_what_is_fetched() {
 #[tokio::test]
 async fn readers_of_quarters_fetch_each_byte_once_and_hold_only_their_windows() {
     let c = small_config();
-    let size = 64 * c.part_size;
+    let peak = read_quarters(c, 64 * c.part_size, 512 * MIB).await;
+    // Four windows sharing one reader's budget, each at least two parts, plus the parts
+    // each reader has just passed.
+    let bound = 4 * (2 + 2) * c.part_size;
+    assert!(peak <= bound, "held {peak} bytes at most, bound {bound}");
+}
+
+/// The same with a cache too small for two parts per reader: the parts get smaller, and
+/// the readers still fetch each byte once instead of evicting each other's read-ahead.
+#[tokio::test]
+async fn readers_of_quarters_in_a_small_cache_fetch_each_byte_once() {
+    let c = ReadConfig {
+        part_size: 256 * KIB,
+        ..small_config()
+    };
+    let limit = MIB;
+    let peak = read_quarters(c.within(limit), 16 * c.part_size, limit).await;
+    assert!(peak <= limit, "held {peak} bytes, bound {limit}");
+}
+
+/// Reads quarters of a `size` object with four handles, in turns and then one after another
+/// from the last quarter, so that each window reaches into a quarter read already. Asserts
+/// the bytes and that each was fetched once; returns the most the cache held.
+async fn read_quarters(c: ReadConfig, size: u64, memory: u64) -> u64 {
     let (store, data) = store_with("big", size);
-    let fs = fs_with(store.clone(), c, 512 * MIB);
+    let fs = fs_with(store.clone(), c, memory);
     let cache = fs.data_cache();
     let quarter = size / 4;
     let mut handles = Vec::new();
     for q in 0..4 {
         handles.push((open(&fs, "bk/big").await, q * quarter));
     }
-    // In turns, and then one after another from the last quarter: each window reaches
-    // into a quarter read already.
     let chunk = 16 * KIB;
     let mut peak = 0;
     let turns = quarter / chunk / 2;
@@ -385,10 +406,7 @@ async fn readers_of_quarters_fetch_each_byte_once_and_hold_only_their_windows() 
         size,
         "each byte fetched once"
     );
-    // Four windows sharing one reader's budget, each at least two parts, plus the parts
-    // each reader has just passed.
-    let bound = 4 * (2 + 2) * c.part_size;
-    assert!(peak <= bound, "held {peak} bytes at most, bound {bound}");
+    peak
 }
 
 /// What a random read fetches beyond itself goes to the kernel's page cache and leaves
@@ -498,7 +516,11 @@ async fn memory_never_passes_its_bound_and_old_data_is_evicted() {
     let fs = fs_with(store.clone(), ReadConfig::default(), limit);
     let cache = fs.data_cache();
     for name in ["bk/a", "bk/b"] {
-        let fh = open(&fs, name).await;
+        // O_DIRECT: what the reader has read stays until evicted (the kernel has none of it).
+        let (fh, _) = fs
+            .open_with(lookup_path(&fs, name).await, false)
+            .await
+            .unwrap();
         read_all_within(&fs, fh, MIB as u32, &data, limit).await;
     }
     assert!(
