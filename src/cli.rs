@@ -148,8 +148,8 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
     pub kernel_readahead: u64,
 
-    /// Keep fetched data in the daemon's own cache (within --max-memory) instead of handing
-    /// it to the kernel's page cache as it arrives.
+    /// Keep the rest of a random read's block in the daemon's own cache (within
+    /// --max-memory) instead of handing it to the kernel's page cache as it arrives.
     #[arg(long, help_heading = "Reading")]
     pub no_page_cache_push: bool,
 
@@ -157,7 +157,8 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size, help_heading = "Reading")]
     pub part_size: u64,
 
-    /// How many parts a sequential reader fetches at once, ahead of where it reads.
+    /// How many parts a sequential reader fetches at once, ahead of where it reads. Several
+    /// sequential readers share that many, each keeping at least two.
     #[arg(long, value_name = "N", default_value = "6", value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Reading")]
     pub read_parallel: u64,
 
