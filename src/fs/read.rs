@@ -34,8 +34,8 @@
 //!    reading at once each keeps `parallel / readers` parts in flight, at least two. The
 //!    server sees as many GETs at once as for one reader, and memory stays that of one
 //!    window (measured with four readers of one object: 276 MiB of RSS before). When even
-//!    two parts each would not fit in half the cache, the parts get smaller: with
-//!    `--max-memory 96M` four readers of 64 MiB each fetched 403 MiB, evicting each
+//!    two parts each would not fit in half the cache, the parts get smaller, down to 1 MiB:
+//!    with `--max-memory 96M` four readers of 64 MiB each fetched 403 MiB, evicting each
 //!    other's read-ahead before it was read.
 //! 10. A random read's block, beyond the bytes the read asked for, goes on to the kernel's
 //!     page cache as soon as it arrives ([`super::push`]), and leaves the daemon: a
@@ -102,17 +102,17 @@ impl ReadConfig {
 
     /// This configuration for one of `streams` sequential readers sharing a cache of
     /// `limit` bytes: they share the read-ahead of one, each keeping at least two parts in
-    /// flight, and when that would not fit in half the cache the parts get smaller.
+    /// flight, and when that would not fit in half the cache the parts get smaller (not
+    /// below 1 MiB).
     fn shared_by(self, streams: u64, limit: u64) -> Self {
         const MIB: u64 = 1 << 20;
         let streams = streams.max(1);
         let parallel = (self.parallel / streams).max(2).min(self.parallel);
-        let part_size = match limit / 2 / (streams * parallel) {
-            fits if fits >= self.part_size => self.part_size,
-            // Whole MiB keep the grid on a server's blocks (Garage: 1 MiB).
-            fits if fits >= MIB => fits / MIB * MIB,
-            fits => fits.max(64 << 10).min(self.part_size),
-        };
+        // Whole MiB keep the grid on a server's blocks (Garage: 1 MiB), and no smaller: a
+        // GET costs a round trip (and, on S3, a request charge) whatever its size, so below
+        // that the readers wait for memory instead.
+        let fits = limit / 2 / (streams * parallel);
+        let part_size = self.part_size.min((fits / MIB * MIB).max(MIB));
         ReadConfig {
             parallel,
             part_size,

@@ -358,10 +358,11 @@ async fn readers_of_quarters_fetch_each_byte_once_and_hold_only_their_windows() 
 #[tokio::test]
 async fn readers_of_quarters_in_a_small_cache_fetch_each_byte_once() {
     let c = ReadConfig {
-        part_size: 256 * KIB,
+        part_size: 4 * MIB,
+        first_window: 256 * KIB,
         ..small_config()
     };
-    let limit = MIB;
+    let limit = 16 * MIB;
     let peak = read_quarters(c.within(limit), 16 * c.part_size, limit).await;
     assert!(peak <= limit, "held {peak} bytes, bound {limit}");
 }
