@@ -453,16 +453,7 @@ impl DataCache {
             return;
         }
         for (start, len) in done {
-            let key = (reader.obj.clone(), start);
-            if inner
-                .lru
-                .pop(&key)
-                .or_else(|| inner.unread.pop(&key))
-                .is_some()
-            {
-                inner.remove(&reader.obj, start);
-                inner.used -= len;
-                inner.handed(&reader.obj, start..start + len);
+            if inner.drop_held_by_kernel(&reader.obj, start..start + len) {
                 self.stats.released_bytes.fetch_add(len, Ordering::Relaxed);
             }
         }
@@ -479,13 +470,9 @@ impl DataCache {
             .get(obj)
             .and_then(|parts| parts.get(&part.start))
             .is_some_and(|p| Arc::ptr_eq(p, part));
-        let key = (obj.clone(), part.start);
-        if !here || (inner.lru.pop(&key).is_none() && inner.unread.pop(&key).is_none()) {
+        if !here || !inner.drop_held_by_kernel(obj, part.start..part.end()) {
             return;
         }
-        inner.remove(obj, part.start);
-        inner.used -= part.len;
-        inner.handed(obj, part.start..part.end());
         self.stats
             .handed_over_bytes
             .fetch_add(part.len, Ordering::Relaxed);
@@ -544,6 +531,25 @@ impl Inner {
             pieces.push(Piece::Gap(at..range.end));
         }
         pieces
+    }
+
+    /// Drops the finished part of `obj` that is `range`, which the kernel's page cache
+    /// holds now, and remembers that (subtlety 8). False when it is not a finished part
+    /// here (pending, or gone already).
+    fn drop_held_by_kernel(&mut self, obj: &Arc<ObjectId>, range: Range<u64>) -> bool {
+        let key = (obj.clone(), range.start);
+        if self
+            .lru
+            .pop(&key)
+            .or_else(|| self.unread.pop(&key))
+            .is_none()
+        {
+            return false;
+        }
+        self.remove(obj, range.start);
+        self.used -= range.end - range.start;
+        self.handed(obj, range);
+        true
     }
 
     /// Remembers that the kernel holds `range` of `obj`, while it has open readers.

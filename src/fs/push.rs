@@ -1,11 +1,10 @@
 //! Handing fetched parts to the kernel's page cache, so the daemon need not hold them.
 //!
-//! A part fetched for a handle the kernel caches (not `O_DIRECT`) is copied into the file's
-//! page cache with FUSE's store notification as soon as it arrives, and then dropped from
-//! the [`DataCache`]. Later reads of those pages, by this handle or any other open of the
-//! file, are answered by the kernel without asking the daemon: read-ahead and random
-//! read-ahead cost the daemon no memory once they have arrived, and several readers of one
-//! file share one copy, the page cache's.
+//! A random read's block, fetched for a handle the kernel caches (not `O_DIRECT`), is copied
+//! into the file's page cache with FUSE's store notification as soon as it arrives, and then
+//! dropped from the [`DataCache`]. Later reads of those pages, by this handle or any other
+//! open of the file, are answered by the kernel without asking the daemon, and the block
+//! costs the daemon no memory once it has arrived.
 //!
 //! Subtleties:
 //! 1. A store waits while the kernel has a read of one of its pages in flight, until that
@@ -21,11 +20,8 @@
 //!    without an ETag are never stored.
 //! 3. Only whole pages are stored (the object's last page may be short): the kernel does not
 //!    mark a partly written page up to date, and would read it again anyway.
-//! 4. What the handle's reads have asked for goes to the kernel with their replies, and is
-//!    not stored a second time: a sequential reader that waits for the part being fetched
-//!    has its reads for it in flight already, and only the rest is stored. (A read that
-//!    comes after the store began waits for it, as in 1, and is stored over: the same
-//!    bytes.)
+//! 4. The bytes the read asked for go to the kernel with its reply, and are not stored a
+//!    second time.
 //! 5. A store comes after the first read of a handle, so after its open finished: an open
 //!    without `FOPEN_KEEP_CACHE` drops the file's pages, and a store before it would be lost.
 //!    (A concurrent open of the same file with a new ETag can still drop stores of others;
@@ -55,10 +51,6 @@ pub trait PageSink: Send + Sync {
 /// ranges still land; only the pages they cover partly are read again.
 const PAGE: u64 = 4096;
 
-/// Stores go in pieces of this size, each cut again by what the handle has asked for by
-/// then.
-const STORE_CHUNK: u64 = 1 << 20;
-
 struct Shared {
     /// The ETag each file had when it was last opened.
     versions: tokio::sync::RwLock<HashMap<u64, Arc<str>>>,
@@ -78,11 +70,9 @@ struct Job {
     obj: Arc<ObjectId>,
     part: Arc<Part>,
     bytes: Bytes,
-    asked: Asked,
+    /// What the read that fetched the part asked for.
+    except: Range<u64>,
 }
-
-/// What a handle has asked for within a range, in order.
-pub type Asked = Arc<dyn Fn(&Range<u64>) -> Vec<Range<u64>> + Send + Sync>;
 
 /// Stores parts into the page cache once a sink is attached; before that, and for tests
 /// that attach none, it only keeps track of versions.
@@ -155,9 +145,9 @@ impl Pushes {
         }
     }
 
-    /// What to do with parts fetched for a handle of `ino`: store them, except what the
-    /// handle has `asked` for by then. `None` when no sink is attached.
-    pub fn target(&self, ino: u64, asked: Asked) -> Option<OnReady> {
+    /// What to do with parts fetched for a read of `ino` that asked for `except`: store
+    /// them, without it. `None` when no sink is attached.
+    pub fn target(&self, ino: u64, except: Range<u64>) -> Option<OnReady> {
         let tx = self.queue.lock().clone()?;
         Some(Arc::new(
             move |obj: &Arc<ObjectId>, part: &Arc<Part>, bytes: &Bytes| {
@@ -167,7 +157,7 @@ impl Pushes {
                     obj: obj.clone(),
                     part: part.clone(),
                     bytes: bytes.clone(),
-                    asked: asked.clone(),
+                    except: except.clone(),
                 }));
             },
         ))
@@ -202,26 +192,19 @@ impl Shared {
                 stats.store_skipped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            // Last chunk first: the reader comes from the front, so its reads and these
-            // stores meet once instead of racing over every chunk (subtlety 4).
-            let (start, end) = (job.part.start, job.part.end());
-            let mut to = end;
-            while to > start {
-                let chunk = (to - 1) / STORE_CHUNK * STORE_CHUNK;
-                let chunk = chunk.max(start)..to;
-                to = chunk.start;
-                for range in whole_pages(chunk.clone(), &(job.asked)(&chunk), job.obj.size) {
-                    let bytes =
-                        &job.bytes[(range.start - start) as usize..(range.end - start) as usize];
-                    if let Err(e) = sink.store(job.ino, range.start, bytes) {
-                        stats.store_failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, ino = job.ino, "the kernel refused a page cache store; the part stays in memory");
-                        return;
-                    }
-                    stats
-                        .stored_bytes
-                        .fetch_add(range.end - range.start, Ordering::Relaxed);
+            let start = job.part.start;
+            let except = std::slice::from_ref(&job.except);
+            for range in whole_pages(start..job.part.end(), except, job.obj.size) {
+                let bytes =
+                    &job.bytes[(range.start - start) as usize..(range.end - start) as usize];
+                if let Err(e) = sink.store(job.ino, range.start, bytes) {
+                    stats.store_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, ino = job.ino, "the kernel refused a page cache store; the part stays in memory");
+                    return;
                 }
+                stats
+                    .stored_bytes
+                    .fetch_add(range.end - range.start, Ordering::Relaxed);
             }
         }
         drop(job.bytes);

@@ -54,7 +54,7 @@ use parking_lot::Mutex;
 
 use super::data_cache::{DataCache, Need, Part, Reader};
 use super::error::FsError;
-use super::push::{Asked, Pushes};
+use super::push::Pushes;
 use super::stretches;
 use crate::s3::ObjectStore;
 
@@ -137,7 +137,7 @@ pub struct OpenFile {
     /// Whether the kernel's page cache keeps what this handle reads (not `O_DIRECT`).
     kernel_caches: bool,
     config: ReadConfig,
-    pattern: Arc<Mutex<Pattern>>,
+    pattern: Mutex<Pattern>,
 }
 
 /// How the file has been read so far.
@@ -150,8 +150,7 @@ struct Pattern {
     window: u64,
     /// What this reader has told the cache it has passed.
     released_to: u64,
-    /// The stretches asked for so far (a read still being answered counts: its pages are
-    /// the kernel's once it is), merged and in order; `None` once there are too many to
+    /// The stretches read so far, merged and in order; `None` once there are too many to
     /// keep track of (a random reader), which keeps everything at close.
     delivered: Option<Vec<Range<u64>>>,
 }
@@ -181,10 +180,18 @@ struct Plan {
     prefetch: Option<Range<u64>>,
     /// Bytes the reader has left behind since the last read.
     passed: Option<Range<u64>>,
-    /// A random read: what it fetches beyond itself goes to the kernel's page cache.
-    random: bool,
-    /// A sequential read: this reader shares the read-ahead budget.
-    sequential: bool,
+    kind: ReadKind,
+}
+
+/// What [`Pattern::plan`] made of a read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadKind {
+    /// Of a small object, fetched whole.
+    Whole,
+    /// Random: what it fetches beyond itself goes to the kernel's page cache.
+    Random,
+    /// Sequential: the reader shares the read-ahead budget.
+    Sequential,
 }
 
 impl Pattern {
@@ -197,8 +204,7 @@ impl Pattern {
                 unit: size,
                 prefetch: None,
                 passed: None,
-                random: false,
-                sequential: false,
+                kind: ReadKind::Whole,
             };
         }
         let slack = c.behind_slack();
@@ -222,8 +228,7 @@ impl Pattern {
                 unit: c.part_size,
                 prefetch: None,
                 passed: None,
-                random: true,
-                sequential: false,
+                kind: ReadKind::Random,
             };
         }
         self.next = self.next.max(end);
@@ -244,8 +249,7 @@ impl Pattern {
             unit,
             prefetch: (to > from).then_some(from..to),
             passed,
-            random: false,
-            sequential: true,
+            kind: ReadKind::Sequential,
         }
     }
 
@@ -284,7 +288,7 @@ impl OpenFile {
             reader,
             kernel_caches,
             config,
-            pattern: Arc::default(),
+            pattern: Mutex::new(Pattern::default()),
         }
     }
 
@@ -324,8 +328,7 @@ impl OpenFile {
         let (plan, passed) = {
             let mut pattern = self.pattern.lock();
             let plan = pattern.plan(offset, end, size, &config);
-            self.reader.set_streaming(plan.sequential);
-            pattern.delivered(offset..end);
+            self.reader.set_streaming(plan.kind == ReadKind::Sequential);
             let passed = match &plan.passed {
                 Some(range) if self.kernel_caches => pattern.delivered_within(range),
                 _ => Vec::new(),
@@ -338,20 +341,8 @@ impl OpenFile {
         // Only a random read's block goes on to the page cache: the kernel's own read-ahead
         // asks for a sequential reader's parts anyway, and stores there cost more CPU than
         // they save (subtlety 10).
-        let target = (self.kernel_caches && plan.random)
-            .then(|| {
-                let pattern = self.pattern.clone();
-                let asked: Asked = Arc::new(move |range: &Range<u64>| {
-                    let mut asked = pattern.lock().delivered_within(range);
-                    // A random reader is not tracked: at least its own read is asked for.
-                    let own = offset.max(range.start)..end.min(range.end);
-                    if asked.is_empty() && !own.is_empty() {
-                        asked.push(own);
-                    }
-                    asked
-                });
-                pushes.target(self.ino, asked)
-            })
+        let target = (self.kernel_caches && plan.kind == ReadKind::Random)
+            .then(|| pushes.target(self.ino, offset..end))
             .flatten();
         let (parts, _) = cache
             .parts(
@@ -366,20 +357,15 @@ impl OpenFile {
         if let Some(ahead) = plan.prefetch {
             let want = ahead.end;
             let (_, reached) = cache
-                .parts(
-                    store,
-                    &self.reader,
-                    ahead,
-                    plan.unit,
-                    Need::Prefetch,
-                    target.as_ref(),
-                )
+                .parts(store, &self.reader, ahead, plan.unit, Need::Prefetch, None)
                 .await;
             if reached < want {
                 self.pattern.lock().fell_short(reached);
             }
         }
-        self.assemble(&parts, offset..end).await
+        let bytes = self.assemble(&parts, offset..end).await?;
+        self.pattern.lock().delivered(offset..end);
+        Ok(bytes)
     }
 
     /// Drops from `cache` what the kernel got whole from this handle (subtlety 8). Called
