@@ -171,7 +171,8 @@ fn wants_path_style(endpoint: &EndpointArgs) -> bool {
 }
 
 async fn sdk_config(region: Option<&str>, endpoint: &EndpointArgs, anonymous: bool) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(crate::s3::https::client());
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
@@ -373,6 +374,7 @@ fn serve(
         .thread_name("cognito-s3fs")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    crate::s3::https::load_roots_in_background();
     let stop = Arc::new(Notify::new());
     let region = cognito
         .as_ref()

@@ -10,6 +10,7 @@
 pub mod buffers;
 pub mod counters;
 pub mod faulty;
+pub mod https;
 pub mod memory;
 pub mod retry;
 pub mod sdk;
