@@ -36,6 +36,10 @@ impl crate::fs::push::PageSink for KernelPages {
     fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
         self.0.store(INodeNo(ino), offset, data)
     }
+
+    fn invalidate(&self, ino: u64) -> std::io::Result<()> {
+        self.0.inval_inode(INodeNo(ino), 0, 0)
+    }
 }
 
 /// Ownership and permission bits shown for every file and directory.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{is_mounted, sha256_hex, Emulator, Mounted, Rng};
+use common::{is_mounted, repo_root, sha256_hex, Emulator, Mounted, Rng};
 
 /// What the mount should show for the seeded objects, by the rules of SEMANTICS.md.
 struct Expected {
@@ -219,6 +219,57 @@ fn a_random_reads_block_lands_in_the_page_cache() {
         0,
         "the daemon holds none of it: {line}"
     );
+}
+
+/// An object overwritten in S3, through the kernel: a new open shows the new bytes, not the
+/// old version's pages the kernel cached (the daemon drops them with an inode invalidation
+/// while the open waits), and a handle still open on the old version gets ESTALE for what
+/// it does not hold. (The unit tests in src/fs/read_tests.rs pin down the orderings.)
+#[test]
+fn a_changed_object_reopened_shows_new_bytes_and_old_handles_get_estale() {
+    let emu = Emulator::start();
+    let size = 4usize << 20;
+    let put = |byte: u8| {
+        let code = format!(
+            "import boto3; boto3.client('s3', endpoint_url='{}', region_name='{}', \
+             aws_access_key_id='test', aws_secret_access_key='test')\
+             .put_object(Bucket='alpha', Key='changing.bin', Body=bytes([{byte}]) * {size})",
+            emu.get("endpoint"),
+            emu.get("region")
+        );
+        let out = Command::new(repo_root().join(".venv/bin/python"))
+            .args(["-c", &code])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    put(b'a');
+    let mut cmd = emu.command("mount", "alice");
+    cmd.args(emu.auth_args("alice"));
+    let mnt =
+        Mounted::start_with(&mut cmd, &["--metadata-ttl", "0"]).unwrap_or_else(|o| panic!("{o:?}"));
+    let path = mnt.path.join("alpha/changing.bin");
+    let old = std::fs::File::open(&path).unwrap();
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(old.read_at(&mut buf, 0).unwrap(), 4096);
+    assert!(buf.iter().all(|&b| b == b'a'));
+
+    put(b'b');
+    let new = std::fs::File::open(&path).unwrap();
+    assert_eq!(new.read_at(&mut buf, 0).unwrap(), 4096);
+    assert!(
+        buf.iter().all(|&b| b == b'b'),
+        "the new open shows the new version, not the old pages"
+    );
+    // Far from what either handle read: neither the kernel's read-ahead nor the page cache
+    // has it, so the old handle's read reaches the daemon.
+    let err = old.read_at(&mut buf, 3 << 20).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE), "{err}");
+    assert_eq!(new.read_at(&mut buf, 3 << 20).unwrap(), 4096);
+    assert!(buf.iter().all(|&b| b == b'b'));
+    drop((old, new));
+    assert!(mnt.unmount_and_wait(), "daemon still running");
 }
 
 #[test]

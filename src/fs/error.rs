@@ -14,6 +14,8 @@ pub enum FsError {
     ReadOnly,
     #[error("unknown file handle")]
     BadHandle,
+    #[error("the object changed and its new version was opened; reopen the file to read it")]
+    Superseded,
     #[error("{context}: {source}")]
     Store {
         context: String,
@@ -38,6 +40,7 @@ impl FsError {
             FsError::IsDir => libc::EISDIR,
             FsError::ReadOnly => libc::EROFS,
             FsError::BadHandle => libc::EBADF,
+            FsError::Superseded => libc::ESTALE,
             FsError::Store { source, .. } => match source {
                 StoreError::NoSuchKey | StoreError::NoSuchBucket => libc::ENOENT,
                 StoreError::AccessDenied

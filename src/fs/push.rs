@@ -13,11 +13,14 @@
 //!    part waiting for its store stays in the cache, where reads find it and eviction may
 //!    take it like any other finished part.
 //! 2. A store must never land after the kernel dropped the file's pages for a newer version
-//!    of the object: it runs under a read lock of the versions map and checks the ETag the
-//!    file was last opened with; an open that finds a new ETag records it under the write
-//!    lock before it answers (and the kernel then drops the pages). Either the store landed
-//!    first and is dropped with the rest, or it sees the new ETag and is skipped. Objects
-//!    without an ETag are never stored.
+//!    of the object. Each file has a version slot: the ETag it was last opened with, under
+//!    a lock of its own. A store holds the slot shared and checks the ETag; an open that
+//!    finds a new ETag holds it exclusively, records the ETag and has the kernel drop the
+//!    file's pages (an inode invalidation) before it answers. Either the store landed first
+//!    and is dropped with the rest, or it sees the new ETag and is skipped. An open running
+//!    beside it that finds the new ETag already recorded may keep the pages, as they are
+//!    gone. Stores of one file wait only for opens of that file. Objects without an ETag are
+//!    never stored.
 //! 3. Only whole pages are stored (the object's last page may be short): the kernel does not
 //!    mark a partly written page up to date, and would read it again anyway.
 //! 4. The bytes the read asked for go to the kernel with its reply, and are not stored a
@@ -26,14 +29,22 @@
 //!    without `FOPEN_KEEP_CACHE` drops the file's pages, and a store before it would be lost.
 //!    (A concurrent open of the same file with a new ETag can still drop stores of others;
 //!    that costs a GET again, never wrong bytes.)
-//! 6. A store the kernel refuses (the inode was forgotten, the mount is going away) leaves
-//!    the part in the cache, as if there were no page cache to give it to.
+//! 6. A store the kernel refuses (the mount is going away) leaves the part in the cache, as
+//!    if there were no page cache to give it to. A store to an inode the kernel forgot is
+//!    taken as done (fuser reports it so): the part is dropped and costs a GET if read again.
+//! 7. Handles still open on the old ETag must not add old pages after the invalidation:
+//!    their reads check the ETag last opened, without waiting on the slot (a read may be
+//!    what an invalidation waits for), and fail with `ESTALE` once it changed
+//!    ([`Pushes::superseded`]). A read that passed the check before the change holds its
+//!    pages locked in the kernel, so the invalidation waits for its reply and drops it.
+//! 8. The queue to the store thread is bounded; when it is full a part is not stored and
+//!    stays in the cache, within its bound, rather than waiting outside it.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -45,16 +56,38 @@ pub trait PageSink: Send + Sync {
     /// Copies `data` into the page cache of inode `ino` at `offset`. May block while the
     /// kernel has a read of those pages in flight.
     fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()>;
+
+    /// Drops every cached page of inode `ino`. May block like [`PageSink::store`].
+    fn invalidate(&self, ino: u64) -> std::io::Result<()>;
 }
 
 /// The unit the kernel caches in. On systems with larger pages, stores of 4 KiB-aligned
 /// ranges still land; only the pages they cover partly are read again.
 const PAGE: u64 = 4096;
 
+/// Stores waiting for the store thread at most; beyond it, parts stay in the cache.
+const QUEUE: usize = 256;
+
+/// What the kernel may hold of one file (subtleties 2 and 7).
+#[derive(Default)]
+struct Version {
+    /// The ETag the file was last opened with: stores hold it shared, an open that changes
+    /// it holds it exclusively until the kernel dropped the old pages.
+    opened: tokio::sync::RwLock<Option<Arc<str>>>,
+    /// The same ETag, set before the old pages are dropped, for reads, which must not wait.
+    latest: Mutex<Option<Arc<str>>>,
+}
+
 struct Shared {
-    /// The ETag each file had when it was last opened.
-    versions: tokio::sync::RwLock<HashMap<u64, Arc<str>>>,
+    /// The files opened since the kernel last forgot them.
+    versions: Mutex<HashMap<u64, Arc<Version>>>,
     cache: Arc<DataCache>,
+}
+
+impl Shared {
+    fn version(&self, ino: u64) -> Option<Arc<Version>> {
+        self.versions.lock().get(&ino).cloned()
+    }
 }
 
 enum Work {
@@ -78,87 +111,103 @@ struct Job {
 /// that attach none, it only keeps track of versions.
 pub struct Pushes {
     shared: Arc<Shared>,
-    queue: Mutex<Option<mpsc::Sender<Work>>>,
-    /// Inodes the kernel forgot while the versions map was busy, removed at its next write.
-    forgotten: Mutex<Vec<u64>>,
+    queue: Mutex<Option<mpsc::SyncSender<Work>>>,
+    sink: OnceLock<Arc<dyn PageSink>>,
 }
 
 impl Pushes {
     pub fn new(cache: Arc<DataCache>) -> Self {
         Pushes {
             shared: Arc::new(Shared {
-                versions: tokio::sync::RwLock::new(HashMap::new()),
+                versions: Mutex::new(HashMap::new()),
                 cache,
             }),
             queue: Mutex::new(None),
-            forgotten: Mutex::new(Vec::new()),
+            sink: OnceLock::new(),
         }
     }
 
     /// Starts storing into `sink`, on a thread of its own.
     pub fn start(&self, sink: Arc<dyn PageSink>) -> std::io::Result<()> {
-        let (tx, rx) = mpsc::channel::<Work>();
+        let (tx, rx) = mpsc::sync_channel::<Work>(QUEUE);
         let shared = self.shared.clone();
+        let stores_to = sink.clone();
         std::thread::Builder::new()
             .name("cognito-s3fs-push".into())
             .spawn(move || {
                 for work in rx {
                     match work {
-                        Work::Store(job) => shared.push(sink.as_ref(), job),
+                        Work::Store(job) => shared.push(stores_to.as_ref(), job),
                         #[cfg(test)]
                         Work::Call(f) => f(),
                     }
                 }
             })?;
+        let _ = self.sink.set(sink);
         *self.queue.lock() = Some(tx);
         Ok(())
     }
 
     /// Records that `ino` is opened with `etag` (subtlety 2). True when that is the ETag it
-    /// was opened with before, so the kernel may keep the pages it has.
+    /// was opened with before, so the kernel may keep the pages it has. When the ETag
+    /// changed, the kernel has dropped the old pages by the time this returns.
     pub async fn opened(&self, ino: u64, etag: Option<&Arc<str>>) -> bool {
-        {
-            let versions = self.shared.versions.read().await;
-            if etag.is_some() && versions.get(&ino) == etag {
-                return true;
+        let version = self.shared.versions.lock().entry(ino).or_default().clone();
+        let same = |opened: &Option<Arc<str>>| etag.is_some() && opened.as_ref() == etag;
+        if same(&*version.opened.read().await) {
+            return true;
+        }
+        let mut opened = version.opened.write().await;
+        if same(&opened) {
+            // An open beside this one recorded it, and the old pages are gone.
+            return true;
+        }
+        let previous = std::mem::replace(&mut *opened, etag.cloned());
+        *version.latest.lock() = etag.cloned();
+        if let (Some(_), Some(sink)) = (previous, self.sink.get()) {
+            let sink = sink.clone();
+            let dropped = tokio::task::spawn_blocking(move || sink.invalidate(ino)).await;
+            if let Ok(Err(e)) = dropped {
+                // The kernel still drops them as this open answers without keeping them.
+                tracing::debug!(error = %e, ino, "the kernel refused to drop a changed file's pages");
             }
         }
-        let mut versions = self.shared.versions.write().await;
-        for gone in self.forgotten.lock().drain(..) {
-            versions.remove(&gone);
-        }
-        let previous = match etag {
-            Some(etag) => versions.insert(ino, etag.clone()),
-            None => versions.remove(&ino),
-        };
-        etag.is_some() && previous.as_ref() == etag
+        false
+    }
+
+    /// True when `ino` was opened with an ETag other than `etag` since: a handle pinned to
+    /// `etag` must not add its pages to the kernel's (subtlety 7). Never waits.
+    pub fn superseded(&self, ino: u64, etag: Option<&Arc<str>>) -> bool {
+        self.shared
+            .version(ino)
+            .is_some_and(|v| v.latest.lock().as_ref() != etag)
     }
 
     /// The kernel forgot `ino`, and its pages with it. Never waits: it runs on the FUSE
     /// loop, which a store in progress may be waiting on.
     pub fn forgot(&self, ino: u64) {
-        match self.shared.versions.try_write() {
-            Ok(mut versions) => {
-                versions.remove(&ino);
-            }
-            Err(_) => self.forgotten.lock().push(ino),
-        }
+        self.shared.versions.lock().remove(&ino);
     }
 
     /// What to do with parts fetched for a read of `ino` that asked for `except`: store
     /// them, without it. `None` when no sink is attached.
     pub fn target(&self, ino: u64, except: Range<u64>) -> Option<OnReady> {
         let tx = self.queue.lock().clone()?;
+        let cache = self.shared.cache.clone();
         Some(Arc::new(
             move |obj: &Arc<ObjectId>, part: &Arc<Part>, bytes: &Bytes| {
-                // A closed queue means the filesystem is going away: the part just stays.
-                let _ = tx.send(Work::Store(Job {
+                let job = Job {
                     ino,
                     obj: obj.clone(),
                     part: part.clone(),
                     bytes: bytes.clone(),
                     except: except.clone(),
-                }));
+                };
+                // A full queue: the part stays (subtlety 8). A closed one: the filesystem
+                // is going away, and the part just stays too.
+                if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(Work::Store(job)) {
+                    cache.stats.store_skipped.fetch_add(1, Ordering::Relaxed);
+                }
             },
         ))
     }
@@ -186,9 +235,13 @@ impl Shared {
             return;
         };
         let stats = &self.cache.stats;
+        let Some(version) = self.version(job.ino) else {
+            stats.store_skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         {
-            let versions = self.versions.blocking_read();
-            if versions.get(&job.ino) != Some(etag) {
+            let opened = version.opened.blocking_read();
+            if opened.as_ref() != Some(etag) {
                 stats.store_skipped.fetch_add(1, Ordering::Relaxed);
                 return;
             }

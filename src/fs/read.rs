@@ -321,6 +321,10 @@ impl OpenFile {
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
+        // Its reply would land in the page cache the newer version's readers share.
+        if self.kernel_caches && pushes.superseded(self.ino, self.reader.obj.etag.as_ref()) {
+            return Err(FsError::Superseded);
+        }
         let end = size.min(offset + len as u64);
         // Were this read sequential, the readers sharing the read-ahead budget.
         let streams = cache.streams() + u64::from(!self.reader.is_streaming());

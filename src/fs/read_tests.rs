@@ -469,17 +469,128 @@ async fn a_store_of_an_old_version_is_skipped() {
     hold.send(()).unwrap();
     fs.pushes().settled();
     assert_eq!(sink.stores(), vec![], "stored nothing of the old version");
+    assert_eq!(sink.invalidated(), vec![ino], "the old pages were dropped");
     assert_eq!(
         fs.data_cache().used(),
         ReadConfig::default().random_readahead
     );
 }
 
-/// Records the stores it gets, with their bytes.
+/// Once a new version of an object was opened, a handle still open on the old one must not
+/// put old pages into the page cache the new readers share: its reads fail with ESTALE,
+/// even for bytes it holds. An O_DIRECT handle's replies bypass the page cache: it goes on.
+#[tokio::test]
+async fn a_handle_on_an_old_version_stops_once_a_new_one_is_opened() {
+    let (store, data) = store_with("f", 4 * MIB);
+    let fs = Fs::new(
+        store.clone(),
+        FsConfig {
+            buckets: Some(vec!["bk".into()]),
+            max_cache_memory: 512 * MIB,
+            ..FsConfig::with_ttl(Duration::ZERO)
+        },
+    );
+    let sink = Arc::new(RecordingSink::default());
+    fs.attach_page_cache(sink.clone()).unwrap();
+    let ino = lookup_path(&fs, "bk/f").await;
+    let (cached, _) = fs.open(ino).await.unwrap();
+    let (direct, _) = fs.open_with(ino, false).await.unwrap();
+    assert_eq!(fs.read(cached, 0, 4096).await.unwrap(), &data[..4096]);
+    assert_eq!(fs.read(direct, 0, 4096).await.unwrap(), &data[..4096]);
+
+    store.put("bk", "f", vec![9u8; data.len()]);
+    assert_eq!(
+        fs.read(cached, 0, 4096).await.unwrap(),
+        &data[..4096],
+        "until the new version is opened, held bytes are served"
+    );
+    let (new, keep) = fs.open(ino).await.unwrap();
+    assert!(!keep, "a new ETag: the kernel must not keep the old pages");
+    assert_eq!(sink.invalidated(), vec![ino]);
+    assert_eq!(fs.read(new, 0, 4096).await.unwrap(), &[9u8; 4096][..]);
+    let err = fs.read(cached, 0, 4096).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ESTALE);
+    assert_eq!(
+        fs.read(direct, 0, 4096).await.unwrap(),
+        &data[..4096],
+        "O_DIRECT: held bytes of the pinned version"
+    );
+    let (_, keep) = fs.open(ino).await.unwrap();
+    assert!(keep, "the same ETag again: the pages may stay");
+    assert_eq!(sink.invalidated(), vec![ino], "nothing more to drop");
+}
+
+/// An open that finds a new ETag answers only after the kernel dropped the old pages, and
+/// an open beside it that finds the same new ETag waits for that too, so neither is shown
+/// old pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_of_a_new_version_wait_for_the_old_pages_to_go() {
+    let (store, _) = store_with("f", MIB);
+    let fs = Arc::new(fs_default(&store));
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let sink = Arc::new(GatedSink {
+        started: std::sync::Mutex::new(started_tx),
+        gate: std::sync::Mutex::new(gate),
+    });
+    fs.attach_page_cache(sink).unwrap();
+    let (old, new): (Arc<str>, Arc<str>) = ("old".into(), "new".into());
+    assert!(!fs.pushes().opened(7, Some(&old)).await);
+
+    let first = tokio::spawn({
+        let (fs, new) = (fs.clone(), new.clone());
+        async move { fs.pushes().opened(7, Some(&new)).await }
+    });
+    started.recv().unwrap();
+    assert!(
+        fs.pushes().superseded(7, Some(&old)),
+        "reads of the old one stop at once"
+    );
+    use std::future::Future;
+    let mut beside = std::pin::pin!(fs.pushes().opened(7, Some(&new)));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        beside.as_mut().poll(&mut cx).is_pending(),
+        "an open beside it waits while the old pages are dropped"
+    );
+    release.send(()).unwrap();
+    assert!(!first.await.unwrap());
+    assert!(
+        beside.await,
+        "then it may keep the pages: they are of the new version"
+    );
+}
+
+/// A sink whose invalidation says it started and then waits to be let go.
+struct GatedSink {
+    started: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl super::push::PageSink for GatedSink {
+    fn store(&self, _: u64, _: u64, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn invalidate(&self, _: u64) -> std::io::Result<()> {
+        self.started.lock().unwrap().send(()).unwrap();
+        self.gate.lock().unwrap().recv().unwrap();
+        Ok(())
+    }
+}
+
+/// Records the stores it gets, with their bytes, and the inodes it was told to drop.
 #[derive(Default)]
-struct RecordingSink(std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>);
+struct RecordingSink(
+    std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>,
+    std::sync::Mutex<Vec<u64>>,
+);
 
 impl RecordingSink {
+    fn invalidated(&self) -> Vec<u64> {
+        self.1.lock().unwrap().clone()
+    }
+
     fn stores(&self) -> Vec<(u64, Range<u64>)> {
         let stores = self.0.lock().unwrap();
         let mut out: Vec<_> = stores
@@ -503,6 +614,11 @@ impl RecordingSink {
 impl super::push::PageSink for RecordingSink {
     fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
         self.0.lock().unwrap().push((ino, offset, data.to_vec()));
+        Ok(())
+    }
+
+    fn invalidate(&self, ino: u64) -> std::io::Result<()> {
+        self.1.lock().unwrap().push(ino);
         Ok(())
     }
 }
