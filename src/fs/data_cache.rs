@@ -439,12 +439,9 @@ impl DataCache {
         let Some(parts) = inner.objects.get(&reader.obj) else {
             return;
         };
-        let first = parts
-            .range(..=range.start)
-            .next_back()
-            .map_or(range.start, |(s, _)| *s);
+        // Only parts wholly inside: one read only in part stays for the rest of it.
         let done: Vec<(u64, u64)> = parts
-            .range(first..range.end)
+            .range(range.start..range.end)
             .map(|(_, p)| p)
             .filter(|p| p.end() <= range.end && !matches!(*p.state.borrow(), State::Pending))
             .map(|p| (p.start, p.len))

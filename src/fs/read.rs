@@ -264,12 +264,15 @@ impl Pattern {
         }
     }
 
-    /// The parts of `range` that went to the kernel; none when that is not tracked.
+    /// The stretches that went to the kernel and reach into `range`, cut at its end but not
+    /// at its start, so that a part begun before `range` counts as read only if it was read
+    /// from its start; none when that is not tracked.
     fn delivered_within(&self, range: &Range<u64>) -> Vec<Range<u64>> {
         self.delivered
             .iter()
             .flatten()
-            .map(|d| d.start.max(range.start)..d.end.min(range.end))
+            .filter(|d| d.end > range.start)
+            .map(|d| d.start..d.end.min(range.end))
             .filter(|r| !r.is_empty())
             .collect()
     }
