@@ -221,10 +221,10 @@ fn a_random_reads_block_lands_in_the_page_cache() {
     );
 }
 
-/// An object overwritten in S3, through the kernel: a new open shows the new bytes, not the
-/// old version's pages the kernel cached (the daemon drops them with an inode invalidation
-/// while the open waits), and a handle still open on the old version gets ESTALE for what
-/// it does not hold. (The unit tests in src/fs/read_tests.rs pin down the orderings.)
+/// An object overwritten in S3, through the kernel: a new open shows the new bytes, a handle
+/// still open on the old version goes on reading the old bytes the kernel cached for it
+/// (the new version is a new inode, with a page cache of its own) and gets ESTALE for what
+/// S3 no longer has.
 #[test]
 fn a_changed_object_reopened_shows_new_bytes_and_old_handles_get_estale() {
     let emu = Emulator::start();
@@ -261,6 +261,17 @@ fn a_changed_object_reopened_shows_new_bytes_and_old_handles_get_estale() {
     assert!(
         buf.iter().all(|&b| b == b'b'),
         "the new open shows the new version, not the old pages"
+    );
+    assert_eq!(old.read_at(&mut buf, 0).unwrap(), 4096);
+    assert!(
+        buf.iter().all(|&b| b == b'a'),
+        "the old handle still reads the old version's pages"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_ne!(
+        old.metadata().unwrap().ino(),
+        new.metadata().unwrap().ino(),
+        "a new version is a new inode"
     );
     // Far from what either handle read: neither the kernel's read-ahead nor the page cache
     // has it, so the old handle's read reaches the daemon.

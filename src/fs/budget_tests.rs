@@ -176,14 +176,26 @@ async fn after_the_ttl_a_changed_object_is_a_new_file_to_new_readers() {
     store.put("bk", "d/f", "newer");
     assert_eq!(fs.read(fh, 0, 10).await.unwrap_err().errno(), libc::ESTALE);
     let before = lists(&store);
-    let fh2 = fs.open(f).await.unwrap().0;
+    assert_eq!(
+        fs.open(f).await.unwrap_err().errno(),
+        libc::ESTALE,
+        "the old number stays the old version: the kernel looks the name up again"
+    );
     assert_eq!(
         lists(&store),
         before + 1,
         "a stale file is asked about once at open"
     );
+    let f2 = walk(&fs, "bk/d/f").await;
+    assert_ne!(f2, f, "a new version is a new file");
+    let fh2 = fs.open(f2).await.unwrap().0;
     assert_eq!(&fs.read(fh2, 0, 10).await.unwrap()[..], b"newer");
-    assert_eq!(fs.getattr(f).await.unwrap().size, 5);
+    assert_eq!(fs.getattr(f2).await.unwrap().size, 5);
+    assert_eq!(
+        fs.getattr(f).await.unwrap().size,
+        3,
+        "the old number keeps its version's attributes, for handles open on it"
+    );
     let d = walk(&fs, "bk/d").await;
     read_dir(&fs, d, 10).await;
     let again = lists(&store);

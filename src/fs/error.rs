@@ -14,7 +14,7 @@ pub enum FsError {
     ReadOnly,
     #[error("unknown file handle")]
     BadHandle,
-    #[error("the object changed and its new version was opened; reopen the file to read it")]
+    #[error("the object changed since this file was looked up or opened; reopen it to read the new version")]
     Superseded,
     #[error("{context}: {source}")]
     Store {

@@ -7,8 +7,10 @@
 //!    entry ([`Inodes::remember`]) and gives them back with `forget`; at zero the node is
 //!    reclaimed, so the table holds what the kernel's dentry cache holds, not every name ever
 //!    listed.
-//! 2. If a name changes kind (a file becomes a directory), it gets a new number: the old one
-//!    may still be held by the kernel and must not silently change meaning.
+//! 2. If a name changes kind (a file becomes a directory), or a file's ETag changes (the
+//!    object was overwritten), it gets a new number: the old one may still be held by the
+//!    kernel, by open files among others, and must not silently change meaning. The kernel
+//!    keeps one page cache per inode, so the old version's pages and the new one's never mix.
 //! 3. Each node remembers when S3 last vouched for it (`seen`), so a lookup or an open inside
 //!    the metadata TTL costs no request, and one after it refreshes the node first.
 //! 4. Strings are boxed (`Box<str>`, `Arc<str>`) rather than `String`s and the ETag is shared
@@ -75,6 +77,17 @@ impl Node {
 
 fn last_component(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether `new` may keep the number of `old`, of the same kind: not a file whose ETag
+/// changed (subtlety 2). Without an ETag on either side there is no telling.
+fn same_version(old: &Kind, new: &Kind) -> bool {
+    match (old, new) {
+        (Kind::File { meta: a, .. }, Kind::File { meta: b, .. }) => {
+            a.etag.is_none() || b.etag.is_none() || a.etag == b.etag
+        }
+        _ => true,
+    }
 }
 
 /// What a listing says a child is; the table works out bucket, key and prefix.
@@ -155,7 +168,9 @@ impl Inodes {
                 .nodes
                 .get_mut(&ino)
                 .expect("children index points at nodes");
-            if slot.node.is_dir() == matches!(what, ChildKind::Dir) {
+            if slot.node.is_dir() == matches!(what, ChildKind::Dir)
+                && same_version(&slot.node.kind, &kind)
+            {
                 slot.node.kind = kind;
                 slot.node.seen = slot.node.seen.max(seen);
                 return slot.node.clone();

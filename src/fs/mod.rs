@@ -307,10 +307,15 @@ impl Fs {
         }
     }
 
-    /// The attributes of `ino`; a file older than the metadata TTL is asked about again.
+    /// The attributes of `ino`; a file older than the metadata TTL is asked about again. A
+    /// file whose object has a new version under a new number keeps the attributes of the
+    /// version it is, for the handles still open on it.
     pub async fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
-        let node = self.fresh_node(ino).await?;
-        Ok(self.attr_of(&node))
+        match self.fresh_node(ino).await {
+            Ok(node) => Ok(self.attr_of(&node)),
+            Err(FsError::Superseded) => Ok(self.attr_of(&self.node(ino)?)),
+            Err(e) => Err(e),
+        }
     }
 
     /// The node, confirmed by S3 within the metadata TTL if it is a file.
@@ -324,6 +329,9 @@ impl Fs {
         };
         match self.resolve(&parent, &name).await? {
             Some(fresh) if fresh.ino == node.ino => Ok(fresh),
+            // A new version, under a new number (inode subtlety 2). ESTALE on open has the
+            // kernel look the name up again and open that.
+            Some(fresh) if !fresh.is_dir() && !node.is_dir() => Err(FsError::Superseded),
             _ => Err(FsError::NotFound),
         }
     }

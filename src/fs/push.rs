@@ -13,7 +13,9 @@
 //!    part waiting for its store stays in the cache, where reads find it and eviction may
 //!    take it like any other finished part.
 //! 2. A store must never land after the kernel dropped the file's pages for a newer version
-//!    of the object. Each file has a version slot: the ETag it was last opened with, under
+//!    of the object. (A new ETag gets a new inode, see the inode table's subtlety 2, so one
+//!    inode meets two versions only when one of them came without an ETag; the guards below
+//!    keep even that case right.) Each file has a version slot: the ETag it was last opened with, under
 //!    a lock of its own. A store holds the slot shared and checks the ETag; an open that
 //!    finds a new ETag holds it exclusively, records the ETag and has the kernel drop the
 //!    file's pages (an inode invalidation) before it answers. Either the store landed first

@@ -479,11 +479,11 @@ async fn a_store_of_an_old_version_is_skipped() {
     );
 }
 
-/// Once a new version of an object was opened, a handle still open on the old one must not
-/// put old pages into the page cache the new readers share: its reads fail with ESTALE,
-/// even for bytes it holds. An O_DIRECT handle's replies bypass the page cache: it goes on.
+/// A new version of an object is a new inode: the kernel's page cache of the old one, which
+/// handles still open on it read, never holds the new version's pages. Those handles keep
+/// the bytes they hold and get ESTALE for the rest; the old number keeps its attributes.
 #[tokio::test]
-async fn a_handle_on_an_old_version_stops_once_a_new_one_is_opened() {
+async fn a_new_version_is_a_new_inode_and_old_handles_keep_theirs() {
     let (store, data) = store_with("f", 4 * MIB);
     let fs = Fs::new(
         store.clone(),
@@ -496,31 +496,30 @@ async fn a_handle_on_an_old_version_stops_once_a_new_one_is_opened() {
     let sink = Arc::new(RecordingSink::default());
     fs.attach_page_cache(sink.clone()).unwrap();
     let ino = lookup_path(&fs, "bk/f").await;
-    let (cached, _) = fs.open(ino).await.unwrap();
-    let (direct, _) = fs.open_with(ino, false).await.unwrap();
-    assert_eq!(fs.read(cached, 0, 4096).await.unwrap(), &data[..4096]);
-    assert_eq!(fs.read(direct, 0, 4096).await.unwrap(), &data[..4096]);
+    let (old, _) = fs.open(ino).await.unwrap();
+    assert_eq!(fs.read(old, 0, 4096).await.unwrap(), &data[..4096]);
 
-    store.put("bk", "f", vec![9u8; data.len()]);
-    assert_eq!(
-        fs.read(cached, 0, 4096).await.unwrap(),
-        &data[..4096],
-        "until the new version is opened, held bytes are served"
-    );
-    let (new, keep) = fs.open(ino).await.unwrap();
-    assert!(!keep, "a new ETag: the kernel must not keep the old pages");
-    assert_eq!(sink.invalidated(), vec![ino]);
+    store.put("bk", "f", vec![9u8; data.len() / 2]);
+    assert_eq!(fs.open(ino).await.unwrap_err().errno(), libc::ESTALE);
+    let new_ino = lookup_path(&fs, "bk/f").await;
+    assert_ne!(new_ino, ino);
+    let (new, keep) = fs.open(new_ino).await.unwrap();
+    assert!(!keep);
     assert_eq!(fs.read(new, 0, 4096).await.unwrap(), &[9u8; 4096][..]);
-    let err = fs.read(cached, 0, 4096).await.unwrap_err();
-    assert_eq!(err.errno(), libc::ESTALE);
+
     assert_eq!(
-        fs.read(direct, 0, 4096).await.unwrap(),
+        fs.read(old, 0, 4096).await.unwrap(),
         &data[..4096],
-        "O_DIRECT: held bytes of the pinned version"
+        "held bytes of the pinned version"
     );
-    let (_, keep) = fs.open(ino).await.unwrap();
-    assert!(keep, "the same ETag again: the pages may stay");
-    assert_eq!(sink.invalidated(), vec![ino], "nothing more to drop");
+    let err = fs.read(old, 3 * MIB, 4096).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ESTALE, "the rest is gone from S3");
+    assert_eq!(fs.getattr(ino).await.unwrap().size, data.len() as u64);
+    assert_eq!(
+        fs.getattr(new_ino).await.unwrap().size,
+        data.len() as u64 / 2
+    );
+    assert_eq!(sink.invalidated(), vec![], "two inodes: nothing to drop");
 }
 
 /// An open that finds a new ETag answers only after the kernel dropped the old pages, and
@@ -723,7 +722,17 @@ async fn the_kernel_keeps_its_page_cache_only_while_the_etag_is_unchanged() {
     assert!(!short_ttl.open(f).await.unwrap().1);
     assert!(short_ttl.open(f).await.unwrap().1);
     store.put("bk", "f", "two");
-    assert!(!short_ttl.open(f).await.unwrap().1, "new ETag: drop pages");
+    assert_eq!(
+        short_ttl.open(f).await.unwrap_err().errno(),
+        libc::ESTALE,
+        "a new ETag is a new number"
+    );
+    let f2 = short_ttl.lookup(bk, OsStr::new("f")).await.unwrap().ino;
+    assert_ne!(f2, f);
+    assert!(
+        !short_ttl.open(f2).await.unwrap().1,
+        "new number: nothing cached"
+    );
 }
 
 #[tokio::test]
