@@ -493,8 +493,8 @@ async fn a_new_version_is_a_new_inode_and_old_handles_keep_theirs() {
             ..FsConfig::with_ttl(Duration::ZERO)
         },
     );
-    let sink = Arc::new(RecordingSink::default());
-    fs.attach_page_cache(sink.clone()).unwrap();
+    // No page cache attached: the daemon keeps what it fetched, standing in for the
+    // kernel's cache of the old inode.
     let ino = lookup_path(&fs, "bk/f").await;
     let (old, _) = fs.open(ino).await.unwrap();
     assert_eq!(fs.read(old, 0, 4096).await.unwrap(), &data[..4096]);
@@ -519,7 +519,6 @@ async fn a_new_version_is_a_new_inode_and_old_handles_keep_theirs() {
         fs.getattr(new_ino).await.unwrap().size,
         data.len() as u64 / 2
     );
-    assert_eq!(sink.invalidated(), vec![], "two inodes: nothing to drop");
 }
 
 /// An open that finds a new ETag answers only after the kernel dropped the old pages, and
