@@ -12,7 +12,8 @@ use super::{Fs, FsConfig, ROOT};
 use crate::s3::memory::MemoryStore;
 use crate::s3::Op;
 
-fn fs_over(store: &Arc<MemoryStore>, ttl: Duration) -> Fs {
+/// A filesystem over `store` showing bucket `bk`, trusting metadata for `ttl`.
+pub(super) fn fs_over(store: &Arc<MemoryStore>, ttl: Duration) -> Fs {
     let config = FsConfig {
         buckets: Some(vec!["bk".into()]),
         ..FsConfig::with_ttl(ttl)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use super::budget_tests::fs_over;
 use super::{Fs, FsConfig, ReadConfig, ROOT};
 use crate::s3::faulty::{Fault, FaultyStore};
 use crate::s3::memory::MemoryStore;
@@ -485,14 +486,7 @@ async fn a_store_of_an_old_version_is_skipped() {
 #[tokio::test]
 async fn a_new_version_is_a_new_inode_and_old_handles_keep_theirs() {
     let (store, data) = store_with("f", 4 * MIB);
-    let fs = Fs::new(
-        store.clone(),
-        FsConfig {
-            buckets: Some(vec!["bk".into()]),
-            max_cache_memory: 512 * MIB,
-            ..FsConfig::with_ttl(Duration::ZERO)
-        },
-    );
+    let fs = fs_over(&store, Duration::ZERO);
     // No page cache attached: the daemon keeps what it fetched, standing in for the
     // kernel's cache of the old inode.
     let ino = lookup_path(&fs, "bk/f").await;
@@ -709,13 +703,7 @@ async fn the_kernel_keeps_its_page_cache_only_while_the_etag_is_unchanged() {
         "first open: nothing to keep"
     );
     assert!(fs.open(ino).await.unwrap().1, "same ETag: keep");
-    let short_ttl = Fs::new(
-        store.clone(),
-        FsConfig {
-            buckets: Some(vec!["bk".into()]),
-            ..FsConfig::with_ttl(Duration::ZERO)
-        },
-    );
+    let short_ttl = fs_over(&store, Duration::ZERO);
     let bk = short_ttl.lookup(ROOT, OsStr::new("bk")).await.unwrap().ino;
     let f = short_ttl.lookup(bk, OsStr::new("f")).await.unwrap().ino;
     assert!(!short_ttl.open(f).await.unwrap().1);
