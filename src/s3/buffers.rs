@@ -45,7 +45,11 @@ impl BufferPool {
                 return buf;
             }
         }
-        Vec::with_capacity(len)
+        let buf = Vec::with_capacity(len);
+        if len >= POOLED_FROM {
+            advise_huge_pages(&buf);
+        }
+        buf
     }
 
     /// `buf` as `Bytes` that give the buffer back to the pool when the last of them goes.
@@ -81,6 +85,21 @@ impl BufferPool {
     }
 }
 
+/// Asks the kernel to back the 2 MiB-aligned middle of `buf`'s (untouched) allocation with
+/// huge pages: a part is then filled with one page fault per 2 MiB instead of 512, and the
+/// FUSE reply that copies out of it pins fewer pages.
+fn advise_huge_pages(buf: &Vec<u8>) {
+    const HUGE: usize = 2 << 20;
+    let start = buf.as_ptr() as usize;
+    let end = start + buf.capacity();
+    let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+    if to > from {
+        // SAFETY: the range lies inside `buf`'s own allocation, and MADV_HUGEPAGE changes no
+        // contents, only how the pages are backed.
+        unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
+    }
+}
+
 struct Pooled {
     buf: Vec<u8>,
     pool: Arc<BufferPool>,
@@ -101,6 +120,42 @@ impl Drop for Pooled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The VmFlags line of /proc/self/smaps for the mapping that holds `addr`.
+    fn vm_flags_at(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or("");
+            if let Some((from, to)) = range.split_once('-') {
+                if let (Ok(from), Ok(to)) = (
+                    usize::from_str_radix(from, 16),
+                    usize::from_str_radix(to, 16),
+                ) {
+                    inside = (from..to).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.trim().to_owned();
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[test]
+    fn a_large_fresh_buffer_asks_for_huge_pages_and_a_small_one_does_not() {
+        let pool = BufferPool::new(0);
+        let big = pool.take(8 << 20);
+        let middle = (big.as_ptr() as usize + (4 << 20)) / 4096 * 4096;
+        let flags = vm_flags_at(middle);
+        assert!(flags.split(' ').any(|f| f == "hg"), "flags: {flags}");
+        let small = pool.take(64 << 10);
+        let flags = vm_flags_at(small.as_ptr() as usize);
+        assert!(!flags.split(' ').any(|f| f == "hg"), "flags: {flags}");
+    }
 
     #[test]
     fn a_dropped_part_is_handed_to_the_next_fetch_and_the_pool_stays_bounded() {
