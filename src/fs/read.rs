@@ -9,7 +9,8 @@
 //! 2. A read is sequential when it starts near where the last one ended: a little behind or
 //!    ahead of it (the kernel sends read-ahead requests concurrently, so they can arrive out
 //!    of order: `late_reads`), or anywhere up to what is already on its way (a short forward
-//!    seek keeps the data).
+//!    seek keeps the data). Right after a random read, "near" is only the kernel's
+//!    read-ahead reach, not a part's worth: random reads a few MiB apart stay random.
 //! 3. Sequential reading grows a window geometrically from a small first request (a `head`,
 //!    `file` or a footer read stays cheap) to `part_size * parallel`, fetched in parts of at
 //!    most `part_size` that run in parallel. A new part starts each time the reader passes a
