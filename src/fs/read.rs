@@ -126,8 +126,16 @@ impl ReadConfig {
         self.part_size * self.parallel.max(1)
     }
 
-    fn behind_slack(&self) -> u64 {
-        self.part_size.max(self.late_reads)
+    /// How far from where the last read ended a read may start and still continue its
+    /// run: a part's worth once a run is going (late read-ahead requests, short seeks), only
+    /// the kernel's read-ahead reach right after a random read (`streaming` false), or one
+    /// random read in about 60 of a 1 GiB file would start a window nobody reads.
+    fn slack(&self, streaming: bool) -> u64 {
+        if streaming {
+            self.part_size.max(self.late_reads)
+        } else {
+            self.late_reads
+        }
     }
 }
 
@@ -208,14 +216,7 @@ impl Pattern {
                 kind: ReadKind::Whole,
             };
         }
-        // After a random read only the kernel's read-ahead reach counts as near: a part's
-        // worth (8 MiB) would make one random read in about 60 of a 1 GiB file sequential,
-        // with a prefetch nobody reads.
-        let slack = if self.window == 0 {
-            c.late_reads
-        } else {
-            c.behind_slack()
-        };
+        let slack = c.slack(self.window > 0);
         let sequential =
             !first && offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack);
         if !sequential {

@@ -34,21 +34,21 @@ impl BufferPool {
     /// An empty buffer with room for `len` bytes, recycled when one of about that size is
     /// idle.
     pub fn take(&self, len: usize) -> Vec<u8> {
-        if len >= POOLED_FROM {
-            let mut free = self.free.lock();
-            if let Some(i) = free
-                .iter()
-                .position(|b| b.capacity() >= len && b.capacity() <= 2 * len)
-            {
-                let mut buf = free.swap_remove(i);
-                buf.clear();
-                return buf;
-            }
+        if len < POOLED_FROM {
+            return Vec::with_capacity(len);
         }
+        let mut free = self.free.lock();
+        if let Some(i) = free
+            .iter()
+            .position(|b| b.capacity() >= len && b.capacity() <= 2 * len)
+        {
+            let mut buf = free.swap_remove(i);
+            buf.clear();
+            return buf;
+        }
+        drop(free);
         let buf = Vec::with_capacity(len);
-        if len >= POOLED_FROM {
-            advise_huge_pages(&buf);
-        }
+        advise_huge_pages(&buf);
         buf
     }
 
