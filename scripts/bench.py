@@ -285,22 +285,38 @@ def measured(garage, pid, fn, drop="3"):
     """Drops the caches, runs fn() and returns its result with the deltas around it."""
     drop_caches(drop)
     before, dcpu = garage.snapshot(), client_cpu(pid)
+    rcpu, cpu0 = children_cpu(), machine_cpu()
     result = fn()
     after, dcpu = garage.snapshot(), client_cpu(pid) - dcpu
+    rcpu, cpu1 = children_cpu() - rcpu, machine_cpu()
+    busy, total = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     reqs = {k: v - before["reqs"].get(k, 0) for k, v in after["reqs"].items()}
     result.update(garage_cpu=after["cpu"] - before["cpu"],
                   reqs={k: v for k, v in reqs.items() if v},
                   block_mib=(after["block"] - before["block"]) / MIB,
-                  client_cpu=dcpu)
+                  client_cpu=dcpu,
+                  # The program reading through the mount (dd, fio, cat); for direct, none.
+                  reader_cpu=rcpu if pid else 0.0,
+                  machine_busy=busy / total if total else None)
     return result
+
+
+def children_cpu():
+    """CPU seconds of the finished children (the reader of a mounted row; s3-direct)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def machine_cpu():
+    """(busy, all) time of every CPU so far, from /proc/stat; I/O wait counts as idle."""
+    with open("/proc/stat") as f:
+        ticks = [int(t) for t in f.readline().split()[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def client_cpu(pid):
     """CPU seconds of the daemon, or without one, of the finished children (s3-direct)."""
-    if pid:
-        return cpu_secs(pid)
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    return cpu_secs(pid) if pid else children_cpu()
 
 
 def timed(argv, **kw):

@@ -64,6 +64,15 @@ def cell(rounds, key, unit, cpu=False):
     return text
 
 
+def cpu_sum(rounds):
+    parts = [median(rounds or [], k)[0] for k in ("garage_cpu", "client_cpu", "reader_cpu")]
+    busy, _ = median(rounds or [], "machine_busy")
+    if None in parts or busy is None:
+        return "—"
+    g, c, r = parts
+    return f"{g:.2f} + {c:.2f} + {r:.2f} = {g + c + r:.2f} s, {busy:.0%} busy"
+
+
 def speed(results, name, system, higher):
     v, _ = median(results[name].get(system, []), "value") if system in results[name] else (None, 0)
     if v is None or v == 0:
@@ -157,6 +166,12 @@ def report(meta, systems, results):
     rows = [[MEASUREMENTS[n][0]] + [cell(results[n].get(s), "client_cpu", "CPU s")
                                     for s in systems] for n in names]
     out += ["CPU time of the client (the daemon; for direct, s3-direct):", "",
+            table(["measurement"] + systems, rows), ""]
+    rows = [[MEASUREMENTS[n][0]] + [cpu_sum(results[n].get(s)) for s in systems]
+            for n in names if not n.startswith("list") and n != "mount"]
+    out += ["Where the CPU went: Garage + client + the reader through the mount (`dd`, `fio`, "
+            "`cat`) = all three, in CPU seconds, and how busy the machine's CPUs were during "
+            "the run (I/O wait counts as idle):", "",
             table(["measurement"] + systems, rows), ""]
     mounts = [s for s in systems if s != "direct"]
     rows = []
