@@ -21,6 +21,9 @@
 //!    per small file, whatever the reads look like.
 //! 6. Fetches are cut on a grid (part size, read-ahead): servers that store objects in
 //!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
+//!    While a sequential window grows, its fetches are cut on whole MiB, not on the window:
+//!    four readers of one 256 MiB object starting mid-file had Garage read 272 MiB of
+//!    blocks, as the 256 KiB and 512 KiB steps of each run read their MiB block again.
 //! 7. Parts more than `late_reads` behind a sequential reader are passed. Those the reader
 //!    got whole are in the kernel's page cache, for every open of the file, and the cache
 //!    drops them (see [`DataCache::passed`]); what a short forward seek
@@ -58,6 +61,10 @@ use super::error::FsError;
 use super::push::Pushes;
 use super::stretches;
 use crate::s3::ObjectStore;
+
+/// The block size of the servers that store objects in blocks (Garage: 1 MiB). Sequential
+/// fetches are cut on multiples of it once a run is going (subtleties 3 and 6).
+const GRID: u64 = 1 << 20;
 
 /// How reads become GETs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,14 +113,13 @@ impl ReadConfig {
     /// flight, and when that would not fit in half the cache the parts get smaller (not
     /// below 1 MiB).
     fn shared_by(self, streams: u64, limit: u64) -> Self {
-        const MIB: u64 = 1 << 20;
         let streams = streams.max(1);
         let parallel = (self.parallel / streams).max(2).min(self.parallel);
-        // Whole MiB keep the grid on a server's blocks (Garage: 1 MiB), and no smaller: a
-        // GET costs a round trip (and, on S3, a request charge) whatever its size, so below
-        // that the readers wait for memory instead.
+        // Whole grid blocks keep the cuts on a server's blocks, and no smaller: a GET costs
+        // a round trip (and, on S3, a request charge) whatever its size, so below that the
+        // readers wait for memory instead.
         let fits = limit / 2 / (streams * parallel);
-        let part_size = self.part_size.min((fits / MIB * MIB).max(MIB));
+        let part_size = self.part_size.min((fits / GRID * GRID).max(GRID));
         ReadConfig {
             parallel,
             part_size,
@@ -242,7 +248,9 @@ impl Pattern {
         }
         self.next = self.next.max(end);
         self.window = (self.window * 2).clamp(c.first_window, c.max_window());
-        let unit = c.part_size.min(self.window);
+        // Not below the grid while the window grows: a run that starts with reads smaller
+        // than a server's block would otherwise have it read that block for each of them.
+        let unit = c.part_size.min(self.window.max(GRID));
         let from = self.ahead_to.max(end);
         let mut to = from;
         while to < size && to < offset + self.window {

@@ -133,6 +133,36 @@ async fn a_sequential_read_fetches_each_byte_once_in_growing_parts() {
     assert!(full >= size / (8 * MIB) - 2, "mostly full parts: {sizes:?}");
 }
 
+/// A run that starts mid-file (one of several readers of an object, `dd skip=`) grows its
+/// window from small GETs, yet a server storing the object in 1 MiB blocks reads each block
+/// for one GET only. The reads are the kernel's: 1 MiB with its read-ahead raised.
+#[tokio::test]
+async fn a_run_starting_mid_file_has_each_mib_block_read_by_one_get() {
+    let (store, data) = store_with("big", 96 * MIB);
+    let fs = fs_default(&store);
+    let fh = open(&fs, "bk/big").await;
+    let (start, end) = (64 * MIB, 80 * MIB);
+    let mut offset = start;
+    while offset < end {
+        let got = fs.read(fh, offset, MIB as u32).await.unwrap();
+        assert_eq!(
+            &got[..],
+            &data[offset as usize..offset as usize + got.len()]
+        );
+        offset += got.len() as u64;
+    }
+    let log = store.get_log();
+    assert_no_overlap(&log);
+    for block in start / MIB..end / MIB {
+        let gets: Vec<_> = log
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.start < (block + 1) * MIB && r.end > block * MIB)
+            .collect();
+        assert_eq!(gets.len(), 1, "block {block} read by {gets:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_sequential_reader_keeps_parts_in_flight_ahead_of_itself() {
     let store = Arc::new(MemoryStore::new());
