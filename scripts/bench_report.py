@@ -65,6 +65,8 @@ def cell(rounds, key, unit, cpu=False):
 
 
 def cpu_sum(rounds):
+    if rounds and median(rounds, "value")[0] is None:
+        return "timeout"
     parts = [median(rounds or [], k)[0] for k in ("garage_cpu", "client_cpu", "reader_cpu")]
     busy, _ = median(rounds or [], "machine_busy")
     if None in parts or busy is None:
@@ -163,15 +165,12 @@ def report(meta, systems, results):
     rows = [[MEASUREMENTS[n][0]] + [reqs_text(results[n].get(s)) for s in systems]
             for n in names]
     out += [table(["measurement"] + systems, rows), ""]
-    rows = [[MEASUREMENTS[n][0]] + [cell(results[n].get(s), "client_cpu", "CPU s")
-                                    for s in systems] for n in names]
-    out += ["CPU time of the client (the daemon; for direct, s3-direct):", "",
-            table(["measurement"] + systems, rows), ""]
     rows = [[MEASUREMENTS[n][0]] + [cpu_sum(results[n].get(s)) for s in systems]
-            for n in names if not n.startswith("list") and n != "mount"]
-    out += ["Where the CPU went: Garage + client + the reader through the mount (`dd`, `fio`, "
-            "`cat`) = all three, in CPU seconds, and how busy the machine's CPUs were during "
-            "the run (I/O wait counts as idle):", "",
+            for n in names if n != "mount"]
+    out += ["Where the CPU went: Garage + the client (the daemon; for direct, s3-direct) + the "
+            "program reading through the mount (`dd`, `fio`, `cat`, `ls`) = all three, in CPU "
+            "seconds, and how busy the machine's CPUs were during the run (I/O wait counts as "
+            "idle):", "",
             table(["measurement"] + systems, rows), ""]
     mounts = [s for s in systems if s != "direct"]
     rows = []
