@@ -23,7 +23,7 @@
 //!    blocks, like Garage with 1 MiB, read each block once instead of twice at every seam.
 //!    While a sequential window grows, its fetches are cut on whole MiB, not on the window:
 //!    four readers of one 256 MiB object starting mid-file had Garage read 272 MiB of
-//!    blocks, as the 256 KiB and 512 KiB steps of each run read their MiB block again.
+//!    blocks, as each run's first sub-MiB GETs read their MiB block once each.
 //! 7. Parts more than `late_reads` behind a sequential reader are passed. Those the reader
 //!    got whole are in the kernel's page cache, for every open of the file, and the cache
 //!    drops them (see [`DataCache::passed`]); what a short forward seek
