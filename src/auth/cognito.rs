@@ -14,6 +14,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use super::error::AuthError;
 use super::secret::{Secret, SecretInputError};
@@ -130,11 +131,11 @@ impl CognitoClient {
         if let Some(hash) = cfg.secret_hash(&cfg.username) {
             call = call.challenge_responses("SECRET_HASH", hash.expose());
         }
-        let out = call
+        let mut out = call
             .send()
             .await
             .map_err(|e| classify("RespondToAuthChallenge", &cfg.username, e))?;
-        match out.authentication_result() {
+        match out.authentication_result.as_mut() {
             Some(result) => tokens_from(result, None),
             None => Err(AuthError::UnsupportedChallenge(
                 out.challenge_name()
@@ -145,23 +146,56 @@ impl CognitoClient {
     }
 }
 
+/// The tokens of an answer, moved out of it (not copied) into [`Secret`]s: a string left in
+/// the answer would be freed without being wiped. The access token is not used but is
+/// wiped all the same.
 fn tokens_from(
-    result: &AuthenticationResultType,
+    result: &mut AuthenticationResultType,
     old_refresh: Option<&Secret>,
 ) -> Result<Tokens, AuthError> {
+    drop(result.access_token.take().map(Secret::new));
+    let refresh_token = result.refresh_token.take().map(Secret::new);
     let id_token = result
-        .id_token()
+        .id_token
+        .take()
+        .map(Secret::new)
         .ok_or_else(|| AuthError::Protocol("Cognito answered without an IdToken".into()))?;
-    let refresh_token = result
-        .refresh_token()
-        .map(|t| Secret::new(t.to_owned()))
-        .or_else(|| old_refresh.cloned());
     let lifetime = Duration::from_secs(result.expires_in().max(60) as u64);
     Ok(Tokens {
-        id_token: Secret::new(id_token.to_owned()),
-        refresh_token,
+        id_token,
+        refresh_token: refresh_token.or_else(|| old_refresh.cloned()),
         expires_at: SystemTime::now() + lifetime,
     })
+}
+
+/// The keys of a GetCredentialsForIdentity answer, moved into the SDK's [`AwsCredentials`]
+/// (whose secret key and session token are zeroed when the last copy is dropped).
+fn credentials_from(
+    creds: &mut aws_sdk_cognitoidentity::types::Credentials,
+) -> Result<AwsCredentials, AuthError> {
+    let session_token = creds.session_token.take().map(Zeroizing::new);
+    let (Some(akid), Some(secret)) = (
+        creds.access_key_id.take(),
+        creds.secret_key.take().map(Zeroizing::new),
+    ) else {
+        return Err(AuthError::Protocol(
+            "GetCredentialsForIdentity answered without keys".into(),
+        ));
+    };
+    let expiry = creds.expiration.and_then(|d| SystemTime::try_from(d).ok());
+    Ok(AwsCredentials::new(
+        akid,
+        take_string(secret),
+        session_token.map(take_string),
+        expiry,
+        "cognito-identity",
+    ))
+}
+
+/// Moves the string out to a holder that wipes it itself; the emptied `Zeroizing` has
+/// nothing left to wipe. Until then it wipes the string on every early return.
+fn take_string(mut held: Zeroizing<String>) -> String {
+    std::mem::take(&mut *held)
 }
 
 /// Turns a Cognito SDK error into one clear [`AuthError`].
@@ -210,11 +244,11 @@ impl IdentityBackend for CognitoClient {
         if let Some(hash) = cfg.secret_hash(&cfg.username) {
             call = call.auth_parameters("SECRET_HASH", hash.expose());
         }
-        let out = call
+        let mut out = call
             .send()
             .await
             .map_err(|e| classify("InitiateAuth", &cfg.username, e))?;
-        if let Some(result) = out.authentication_result() {
+        if let Some(result) = out.authentication_result.as_mut() {
             return tokens_from(result, None);
         }
         match out.challenge_name() {
@@ -225,7 +259,7 @@ impl IdentityBackend for CognitoClient {
                     other => AuthError::Input(other),
                 })?;
                 let tokens = self
-                    .respond_new_password(out.session().map(str::to_owned), &fresh)
+                    .respond_new_password(out.session.take(), &fresh)
                     .await?;
                 *password = fresh;
                 Ok(tokens)
@@ -248,11 +282,11 @@ impl IdentityBackend for CognitoClient {
         if let Some(hash) = cfg.secret_hash(&cfg.username) {
             call = call.auth_parameters("SECRET_HASH", hash.expose());
         }
-        let out = call
+        let mut out = call
             .send()
             .await
             .map_err(|e| classify("InitiateAuth(REFRESH_TOKEN_AUTH)", &cfg.username, e))?;
-        let result = out.authentication_result().ok_or_else(|| {
+        let result = out.authentication_result.as_mut().ok_or_else(|| {
             AuthError::Protocol("Cognito answered a token refresh without tokens".into())
         })?;
         tokens_from(result, Some(refresh_token))
@@ -279,7 +313,7 @@ impl IdentityBackend for CognitoClient {
         id_token: &Secret,
     ) -> Result<AwsCredentials, AuthError> {
         let cfg = &self.config;
-        let out = self
+        let mut out = self
             .identity
             .get_credentials_for_identity()
             .identity_id(identity_id)
@@ -287,24 +321,10 @@ impl IdentityBackend for CognitoClient {
             .send()
             .await
             .map_err(|e| classify("GetCredentialsForIdentity", &cfg.username, e))?;
-        let creds = out.credentials().ok_or_else(|| {
+        let creds = out.credentials.as_mut().ok_or_else(|| {
             AuthError::Protocol("GetCredentialsForIdentity answered without credentials".into())
         })?;
-        let (Some(akid), Some(secret)) = (creds.access_key_id(), creds.secret_key()) else {
-            return Err(AuthError::Protocol(
-                "GetCredentialsForIdentity answered without keys".into(),
-            ));
-        };
-        let expiry = creds
-            .expiration()
-            .and_then(|d| SystemTime::try_from(*d).ok());
-        Ok(AwsCredentials::new(
-            akid,
-            secret,
-            creds.session_token().map(str::to_owned),
-            expiry,
-            "cognito-identity",
-        ))
+        credentials_from(creds)
     }
 }
 
@@ -331,6 +351,46 @@ mod tests {
         assert_eq!(
             cfg.logins_key(),
             "cognito-idp.us-east-1.amazonaws.com/us-east-1_abc"
+        );
+    }
+
+    #[test]
+    fn tokens_are_moved_out_of_the_answer_not_copied() {
+        let mut answer = AuthenticationResultType::builder()
+            .access_token("ACCESS-TOKEN")
+            .id_token("ID-TOKEN")
+            .refresh_token("REFRESH-TOKEN")
+            .expires_in(3600)
+            .build();
+        let tokens = tokens_from(&mut answer, None).unwrap();
+        assert_eq!(tokens.id_token.expose(), "ID-TOKEN");
+        assert_eq!(
+            tokens.refresh_token.as_ref().unwrap().expose(),
+            "REFRESH-TOKEN"
+        );
+        assert_eq!(
+            (answer.access_token, answer.id_token, answer.refresh_token),
+            (None, None, None),
+            "no token is left in the answer to be freed unwiped"
+        );
+        assert!(!format!("{tokens:?}").contains("TOKEN"));
+    }
+
+    #[test]
+    fn aws_keys_are_moved_out_of_the_answer_and_redacted() {
+        let mut answer = aws_sdk_cognitoidentity::types::Credentials::builder()
+            .access_key_id("AKID")
+            .secret_key("SECRET-KEY")
+            .session_token("SESSION-TOKEN")
+            .build();
+        let creds = credentials_from(&mut answer).unwrap();
+        assert_eq!(creds.secret_access_key(), "SECRET-KEY");
+        assert_eq!(creds.session_token(), Some("SESSION-TOKEN"));
+        assert_eq!((answer.secret_key, answer.session_token), (None, None));
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("SECRET-KEY") && !shown.contains("SESSION-TOKEN"),
+            "{shown}"
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod cognito;
 pub mod error;
 pub mod provider;
 pub mod secret;
+pub mod transport;
 
 #[cfg(test)]
 mod provider_tests;
