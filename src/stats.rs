@@ -11,10 +11,12 @@
 //! object bytes (`data_bytes` is what it holds now, fetched or in flight).
 //!
 //! It is logged on SIGUSR1 and at unmount, and with `--stats-file F` written to F as well,
-//! replaced whole (written to a temporary file, then renamed) so a reader never sees half a
-//! line. Keys are only ever added, at the end.
+//! replaced whole (written to a temporary file beside it, then renamed) so a reader never
+//! sees half a line. Keys are only ever added, at the end.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fs::cache::CacheStats;
@@ -66,11 +68,45 @@ impl Stats {
     }
 }
 
-fn write_replacing(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+/// Writes `line` to a new temporary file beside `path`, then renames it over `path`. The
+/// temporary is created with `O_EXCL | O_NOFOLLOW`: a file or symbolic link already at its
+/// name (planted by another user, or left by a crash) is never written through; the next
+/// name is tried instead.
+fn write_replacing(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut last = None;
+    for attempt in 0..8 {
+        let tmp = temp_name(path, attempt);
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp);
+        match created {
+            Ok(mut file) => {
+                let written = file
+                    .write_all(format!("{line}\n").as_bytes())
+                    .and_then(|()| std::fs::rename(&tmp, path));
+                if written.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                return written;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+}
+
+/// `PATH.tmp.PID`, then `PATH.tmp.PID.N`.
+fn temp_name(path: &Path, attempt: u32) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
-    std::fs::write(&tmp, format!("{line}\n"))?;
-    std::fs::rename(&tmp, path)
+    if attempt > 0 {
+        tmp.push(format!(".{attempt}"));
+    }
+    PathBuf::from(tmp)
 }
 
 #[cfg(test)]
@@ -111,6 +147,25 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
             "no temp file left"
+        );
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, temp_name(&path, 0)).unwrap();
+        write_replacing(&path, "list=1").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "list=1\n");
+        assert!(
+            std::fs::symlink_metadata(temp_name(&path, 0))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the planted link is left alone"
         );
     }
 }
