@@ -8,15 +8,19 @@
 //! - [`fs`] is the filesystem itself (inodes, directories, reads), plain async Rust that is
 //!   tested without a kernel in the loop;
 //! - [`fuse`] is the thin adapter between the kernel and [`fs`];
-//! - [`cli`], [`daemon`] and [`run`] are the command line, the daemon plumbing and the glue.
+//! - [`cli`], [`daemon`] and [`run`] are the command line, the daemon plumbing and the glue;
+//!   [`harden`], [`mount`] and [`logging`] keep secrets out of core files and other users
+//!   out of the mount and the log.
 
 pub mod auth;
 pub mod cli;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod harden;
 pub mod kernel;
 pub mod logging;
+pub mod mount;
 pub mod run;
 pub mod s3;
 pub mod sdk_error;

@@ -3,18 +3,32 @@
 //! No secret is ever passed to a log macro (they live in [`crate::auth::Secret`], which
 //! prints as `[redacted]`), and the AWS SDK crates stay at `warn` even with `--debug`, since
 //! their debug output includes raw requests.
+//!
+//! The log file is the user's own (`0600` in a directory of theirs, created `0700`), never a
+//! file or link someone else placed; SIGHUP reopens it at its path, for logrotate; and a
+//! panic is written to it, since a daemon's standard error goes to `/dev/null`.
 
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing_subscriber::EnvFilter;
 
-/// The default log file of a daemon: `$XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log`.
-pub fn default_log_file() -> PathBuf {
+/// The default log file of a daemon: `$XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log`, else
+/// under `$HOME/.local/state`. `None` when neither is set: a shared directory such as `/tmp`
+/// is no place for a file another user could create first.
+pub fn default_log_file() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    base.join("cognito-s3fs").join("cognito-s3fs.log")
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
+        })?;
+    Some(base.join("cognito-s3fs").join("cognito-s3fs.log"))
 }
 
 /// Targets whose TRACE output includes raw requests and responses (the password in an
@@ -60,19 +74,196 @@ pub fn init_stderr(debug: bool) {
         .try_init();
 }
 
-/// Logs to `path`, appending; creates its directory.
-pub fn init_file(path: &Path, debug: bool) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// The daemon's log file, which SIGHUP reopens at the same path (after logrotate moved it).
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> std::io::Result<LogFile> {
+        Ok(LogFile {
+            path: path.to_owned(),
+            file: Mutex::new(open_private_log(path)?),
+        })
+    }
+
+    /// Opens the path anew and writes there from now on.
+    fn reopen(&self) -> std::io::Result<()> {
+        let fresh = open_private_log(&self.path)?;
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+impl Write for &LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log file in use, if the log goes to a file.
+static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
+
+/// Creates the log's directory `0700` if it is missing and requires it to be the user's own;
+/// opens the file without following a symbolic link, `0600`, and requires a regular file of
+/// the user's. Another local user can then neither read the log nor plant a file or link
+/// for the daemon to write into.
+fn open_private_log(path: &Path) -> std::io::Result<File> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let owner = std::fs::metadata(dir)?.uid();
+    if owner != me {
+        return Err(refused(format!(
+            "its directory {} belongs to uid {owner}, not to you (uid {me})",
+            dir.display()
+        )));
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refused("it is a symbolic link".to_owned()),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != me {
+        return Err(refused(format!(
+            "it is not a regular file of yours (uid {})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+fn refused(why: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, why)
+}
+
+/// Logs to `path`, appending, and sends panics there too (a daemon's standard error is
+/// `/dev/null`).
+pub fn init_file(path: &Path, debug: bool) -> std::io::Result<()> {
+    let log = Arc::new(LogFile::open(path)?);
+    let _ = LOG_FILE.set(log.clone());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(debug))
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(log)
         .try_init();
+    install_panic_hook();
     Ok(())
+}
+
+/// Reopens the log file at its path (for logrotate). `None` when the log is not a file.
+pub fn reopen() -> Option<std::io::Result<()>> {
+    LOG_FILE.get().map(|log| log.reopen())
+}
+
+/// Writes every panic to the log, then hands it to the default hook (standard error).
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            "panic: {info}\n{backtrace}"
+        );
+        default(info);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_directory_is_0700_and_the_file_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/deeper/daemon.log");
+        let file = open_private_log(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("new/deeper")), 0o700);
+        assert_eq!(file.metadata().unwrap().mode() & 0o777, 0o600);
+        // An existing file that is too open is narrowed.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open_private_log(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn a_symlinked_log_file_or_a_foreign_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = dir.path().join("daemon.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_private_log(&link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        // The tests run as root; uid 65534 is someone else.
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+        let err = open_private_log(&foreign.join("daemon.log")).unwrap_err();
+        assert!(err.to_string().contains("belongs to uid 65534"), "{err}");
+        assert!(!foreign.join("daemon.log").exists());
+    }
+
+    #[test]
+    fn a_panic_is_written_to_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.log");
+        let log = Arc::new(LogFile::open(&path).unwrap());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(log)
+            .finish();
+        install_panic_hook();
+        tracing::subscriber::with_default(subscriber, || {
+            let result = std::panic::catch_unwind(|| panic!("marker-4711"));
+            assert!(result.is_err());
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("ERROR") && text.contains("panic: "), "{text}");
+        assert!(
+            text.contains("marker-4711") && text.contains("logging.rs"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reopen_writes_to_a_new_file_at_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.log");
+        let log = LogFile::open(&path).unwrap();
+        (&log).write_all(b"before\n").unwrap();
+        let moved = dir.path().join("daemon.log.1");
+        std::fs::rename(&path, &moved).unwrap();
+        log.reopen().unwrap();
+        (&log).write_all(b"after\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&moved).unwrap(), "before\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+    }
 }

@@ -5,8 +5,17 @@ use cognito_s3fs::cli::{Cli, Command};
 use cognito_s3fs::run::{login_command, mount_command};
 
 fn main() -> ExitCode {
+    // First of all, before any secret is read: no core dumps, and the password variable out
+    // of the environment whatever the options (see cognito_s3fs::harden).
+    let env_password = match cognito_s3fs::harden::before_secrets() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cognito-s3fs: cannot turn off core dumps: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match Cli::parse().command {
-        Command::Mount(args) => mount_command(*args),
-        Command::Login(args) => login_command(*args),
+        Command::Mount(args) => mount_command(*args, env_password),
+        Command::Login(args) => login_command(*args, env_password),
     }
 }

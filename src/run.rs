@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use fuser::{MountOption, SessionACL};
+use fuser::SessionACL;
 use tokio::sync::Notify;
 
 use crate::auth::provider::expiry_text;
 use crate::auth::secret::{
-    prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, SecretInputError,
+    prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, secret_from_bytes,
+    SecretInputError,
 };
+use crate::auth::transport::check_cognito_endpoints;
 use crate::auth::{
     sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
 };
@@ -20,12 +22,12 @@ use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
+use crate::harden::EnvPassword;
 use crate::s3::retry::{RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
 use crate::stats::Stats;
 
-/// The environment variable that may hold the password, for automation.
-pub const PASSWORD_ENV: &str = "COGNITO_S3FS_PASSWORD";
+pub use crate::harden::PASSWORD_ENV;
 
 /// A failure with the one line the user sees.
 type Fallible<T> = Result<T, String>;
@@ -38,7 +40,7 @@ struct Login {
 }
 
 /// Reads the Cognito options; `None` when none of them is given.
-fn cognito_login(args: &CognitoArgs) -> Fallible<Option<Login>> {
+fn cognito_login(args: &CognitoArgs, env_password: EnvPassword) -> Fallible<Option<Login>> {
     let fields = [
         ("--user-pool-id", &args.user_pool_id),
         ("--client-id", &args.client_id),
@@ -74,7 +76,7 @@ fn cognito_login(args: &CognitoArgs) -> Fallible<Option<Login>> {
         .map(|p| read_secret_file("new password", p))
         .transpose()
         .map_err(|e| e.to_string())?;
-    let password = read_password(args, &username).map_err(|e| e.to_string())?;
+    let password = read_password(args, &username, env_password).map_err(|e| e.to_string())?;
     Ok(Some(Login {
         config: CognitoConfig {
             region,
@@ -108,39 +110,23 @@ fn cognito_region(flag: Option<&str>, user_pool_id: &str) -> Fallible<String> {
         .ok_or_else(|| "no region: give --region or set AWS_REGION".to_owned())
 }
 
-/// The password from, in order: --password-file, --password-stdin, the environment, a prompt.
-fn read_password(args: &CognitoArgs, username: &str) -> Result<Secret, SecretInputError> {
+/// The password from, in order: --password-file, --password-stdin, the environment (taken
+/// out of it at start, see [`crate::harden`]), a prompt.
+fn read_password(
+    args: &CognitoArgs,
+    username: &str,
+    env_password: EnvPassword,
+) -> Result<Secret, SecretInputError> {
     if let Some(path) = &args.password_file {
         return read_secret_file("password", path);
     }
     if args.password_stdin {
         return read_secret_stdin("password");
     }
-    if let Ok(value) = std::env::var(PASSWORD_ENV) {
-        // Read once, then gone: wiped from the process's original environment block (which
-        // /proc/PID/environ shows) and removed, so no child process inherits it either.
-        scrub_env_value(PASSWORD_ENV);
-        std::env::remove_var(PASSWORD_ENV);
-        return Ok(Secret::new(value));
+    if let Some(bytes) = env_password.0 {
+        return secret_from_bytes(PASSWORD_ENV, bytes);
     }
     prompt_secret("password", &format!("Password for {username}: "))
-}
-
-/// Overwrites the value of `name` in place in the environment block. Runs while the process
-/// is single-threaded, before any runtime starts.
-fn scrub_env_value(name: &str) {
-    let Ok(key) = std::ffi::CString::new(name) else {
-        return;
-    };
-    // SAFETY: getenv returns a pointer to the NUL-terminated value inside the environment
-    // block, or null; the block is writable process memory, and no other thread runs yet.
-    unsafe {
-        let value = libc::getenv(key.as_ptr());
-        if !value.is_null() {
-            let len = libc::strlen(value);
-            std::ptr::write_bytes(value, b'*', len);
-        }
-    }
 }
 
 /// The S3 endpoint in effect, if any: the flag, else the SDK's variables.
@@ -214,17 +200,20 @@ fn sign_in_once(login: &mut Login, endpoint: &EndpointArgs) -> Fallible<SignedIn
     let config = login.config.clone();
     let result = rt.block_on(async {
         let sdk = sdk_config(Some(&config.region), endpoint, true).await;
+        check_cognito_endpoints(&sdk)?;
         let client = CognitoClient::new(config, &sdk);
-        sign_in(&client, password, Some(&mut source)).await
+        sign_in(&client, password, Some(&mut source))
+            .await
+            .map_err(|e| e.to_string())
     });
     drop(rt);
-    result.map_err(|e| e.to_string())
+    result
 }
 
 /// `cognito-s3fs login`.
-pub fn login_command(args: LoginArgs) -> ExitCode {
+pub fn login_command(args: LoginArgs, env_password: EnvPassword) -> ExitCode {
     crate::logging::init_stderr(args.debug);
-    let result = cognito_login(&args.cognito).and_then(|login| {
+    let result = cognito_login(&args.cognito, env_password).and_then(|login| {
         let mut login = login
             .ok_or("login needs --user-pool-id, --client-id, --identity-pool-id and --username")?;
         let signed_in = sign_in_once(&mut login, &args.endpoint)?;
@@ -308,12 +297,12 @@ fn is_mounted(path: &Path) -> bool {
 }
 
 /// `cognito-s3fs mount`.
-pub fn mount_command(args: MountArgs) -> ExitCode {
+pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
     return_freed_memory_promptly();
     let prepared = check_read_sizes(&args)
         .and_then(|()| check_mountpoint(&args.mountpoint))
         .and_then(|mountpoint| {
-            let mut login = cognito_login(&args.cognito)?;
+            let mut login = cognito_login(&args.cognito, env_password)?;
             let signed_in = match login.as_mut() {
                 Some(l) => Some(sign_in_once(l, &args.endpoint)?),
                 None => None,
@@ -355,7 +344,10 @@ fn init_mount_logging(args: &MountArgs) -> Fallible<()> {
         (path, _) => {
             let path = path
                 .clone()
-                .unwrap_or_else(crate::logging::default_log_file);
+                .or_else(crate::logging::default_log_file)
+                .ok_or(
+                    "no place for the log file: set HOME or XDG_STATE_HOME, or give --log-file",
+                )?;
             crate::logging::init_file(&path, args.debug)
                 .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
         }
@@ -445,8 +437,17 @@ fn serve(
         let kib = (args.kernel_readahead >> 10).clamp(1, u32::MAX as u64) as u32;
         adapter = adapter.with_read_ahead(mountpoint, kib);
     }
-    let session = fuser::Session::new(adapter, mountpoint, &fuse_config(args.allow_other))
-        .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    let crate::mount::FuseMount { device, watch } =
+        crate::mount::mount(mountpoint, args.allow_other)
+            .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    let session = fuser::Session::from_fd(adapter, device, session_acl(args), fuse_config())
+        .map_err(|e| {
+            format!(
+                "cannot start the FUSE session on {}: {e}",
+                mountpoint.display()
+            )
+        })?;
+    warn_if_shared(args);
     if !args.no_page_cache_push {
         fs.attach_page_cache(Arc::new(KernelPages(session.notifier())))
             .map_err(|e| format!("cannot start the page cache thread: {e}"))?;
@@ -458,88 +459,167 @@ fn serve(
     stop.notify_waiters();
     stats.report("unmounted");
     drop(rt);
+    // Only now: closing the socket lets fusermount3 go (it unmounts if anything is left).
+    drop(watch);
     result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
 }
 
-fn fuse_config(allow_other: bool) -> fuser::Config {
+fn fuse_config() -> fuser::Config {
     let mut config = fuser::Config::default();
-    config.mount_options = vec![
-        MountOption::FSName("cognito-s3fs".into()),
-        MountOption::Subtype("cognito-s3fs".into()),
-        MountOption::RO,
-        MountOption::NoDev,
-        MountOption::NoSuid,
-        MountOption::NoAtime,
-        MountOption::DefaultPermissions,
-    ];
-    config.acl = if allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
-    // auto_unmount keeps fusermount3 watching the daemon, so even SIGKILL leaves no dead
-    // mount behind. fusermount3 accepts it only with allow_root/allow_other, which a
-    // non-root user may set only when /etc/fuse.conf has user_allow_other.
-    if can_allow_root() {
-        config.mount_options.push(MountOption::AutoUnmount);
-        if !allow_other {
-            config.acl = SessionACL::RootAndOwner;
-        }
-    } else {
-        tracing::info!("auto_unmount is off (needs root or user_allow_other in /etc/fuse.conf); after a crash run: fusermount3 -uz MOUNTPOINT");
-    }
     config.n_threads = Some(2);
     config
 }
 
-/// Whether this process may mount with allow_root.
-fn can_allow_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    root || std::fs::read_to_string("/etc/fuse.conf").is_ok_and(|conf| {
-        conf.lines()
-            .any(|l| l.split('#').next().unwrap_or("").trim() == "user_allow_other")
-    })
+/// The daemon's own uid filter matches what the kernel was told (see [`crate::mount`]): the
+/// kernel already refuses other uids unless `--allow-other`.
+fn session_acl(args: &MountArgs) -> SessionACL {
+    if args.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    }
 }
 
-/// SIGINT and SIGTERM unmount (lazily if busy); SIGUSR1 reports the counters (log and
-/// --stats-file).
-async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
+/// With `--allow-other`, says who can read what.
+fn warn_if_shared(args: &MountArgs) {
+    if !args.allow_other {
         return;
+    }
+    if args.file_mode & 0o004 != 0 || args.dir_mode & 0o001 != 0 {
+        tracing::warn!(
+            file_mode = format!("{:04o}", args.file_mode),
+            dir_mode = format!("{:04o}", args.dir_mode),
+            "--allow-other: every local user can read every object of this mount; \
+             narrow --file-mode/--dir-mode (e.g. 0440/0550 with --gid) to limit it"
+        );
+    } else {
+        tracing::info!(
+            file_mode = format!("{:04o}", args.file_mode),
+            dir_mode = format!("{:04o}", args.dir_mode),
+            "--allow-other: other users get what --file-mode/--dir-mode grant them"
+        );
+    }
+}
+
+/// The signals a mounted daemon answers, as one stream.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    Stop,
+    Hup,
+    Usr1,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    /// The next signal; SIGHUP counts as a stop when the log is not a file (the terminal
+    /// it went to is gone).
+    async fn next(&mut self) -> Sig {
+        let sig = tokio::select! {
+            _ = self.term.recv() => Sig::Stop,
+            _ = self.int.recv() => Sig::Stop,
+            _ = self.hup.recv() => Sig::Hup,
+            _ = self.usr1.recv() => Sig::Usr1,
+        };
+        match sig {
+            Sig::Hup => match crate::logging::reopen() {
+                None => Sig::Stop,
+                Some(Ok(())) => {
+                    tracing::info!("SIGHUP: reopened the log file");
+                    Sig::Hup
+                }
+                Some(Err(e)) => {
+                    // Still written to the old file, which stays open.
+                    tracing::error!(error = %e, "SIGHUP: cannot reopen the log file");
+                    Sig::Hup
+                }
+            },
+            other => other,
+        }
+    }
+}
+
+/// SIGTERM and SIGINT unmount; SIGHUP reopens the log file (for logrotate); SIGUSR1 reports
+/// the counters (log and --stats-file).
+///
+/// A busy mount (a file still open in it) is not detached at once, as it was until
+/// December: its users would lose the mount from under them. The plain unmount is retried
+/// each second until the last file closes, and a second SIGTERM or SIGINT in the meantime
+/// detaches it lazily and ends the daemon at once (open files then fail with ENOTCONN, and
+/// the mount disappears when they are closed).
+async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return;
+        }
     };
     loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = usr1.recv() => stats.report("request counters"),
+        match signals.next().await {
+            Sig::Stop => break,
+            Sig::Hup => {}
+            Sig::Usr1 => stats.report("request counters"),
         }
     }
     tracing::info!("signal received: unmounting");
-    // Unmount through fusermount3, not through the session: with auto_unmount, dropping the
-    // session's socket only unmounts a *dead* filesystem, and this one is still serving.
-    // A busy mount is detached lazily; it goes away when its last user closes it.
-    let unmount = |flags: &str| {
-        std::process::Command::new("fusermount3")
-            .arg(flags)
-            .arg(&mountpoint)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !unmount("-u") {
-        tracing::warn!("unmount failed (busy?); detaching the mount lazily");
-        if !unmount("-uz") {
-            tracing::error!(
-                "lazy unmount failed too; run: fusermount3 -uz {}",
-                mountpoint.display()
-            );
+    if unmount(&mountpoint, "-u") {
+        return;
+    }
+    tracing::warn!(
+        "the mount is busy: waiting for its open files to close \
+         (SIGTERM again detaches it at once and ends the daemon)"
+    );
+    let mut retry = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = retry.tick() => if unmount(&mountpoint, "-u") { return },
+            sig = signals.next() => match sig {
+                Sig::Stop => force_exit(&mountpoint, &stats),
+                Sig::Hup => {}
+                Sig::Usr1 => stats.report("request counters"),
+            },
         }
     }
+}
+
+/// Runs `fusermount3 FLAGS MOUNTPOINT`; whether it succeeded. Through fusermount3, not
+/// through the session: with auto_unmount, closing the session's socket only unmounts a
+/// *dead* filesystem, and this one is still serving.
+fn unmount(mountpoint: &Path, flags: &str) -> bool {
+    std::process::Command::new("fusermount3")
+        .arg(flags)
+        .arg(mountpoint)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The second stop signal: detach the busy mount lazily and end the process now.
+fn force_exit(mountpoint: &Path, stats: &Stats) -> ! {
+    tracing::warn!("second signal: detaching the busy mount lazily and exiting");
+    if !unmount(mountpoint, "-uz") {
+        tracing::error!(
+            "lazy unmount failed; run: fusermount3 -uz {}",
+            mountpoint.display()
+        );
+    }
+    stats.report("unmounted (forced)");
+    std::process::exit(0)
 }
