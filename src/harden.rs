@@ -38,10 +38,10 @@ pub fn forbid_core_dumps() -> std::io::Result<()> {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: setrlimit reads the struct it is given; prctl(PR_SET_DUMPABLE) takes integers.
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes integers; setrlimit reads the struct it is given.
     let failed = unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &none) != 0
-            || libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0
+            || libc::setrlimit(libc::RLIMIT_CORE, &none) != 0
     };
     if failed {
         return Err(std::io::Error::last_os_error());
