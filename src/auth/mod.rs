@@ -8,6 +8,7 @@ pub mod cognito;
 pub mod error;
 pub mod provider;
 pub mod secret;
+pub mod signin;
 
 #[cfg(test)]
 mod provider_tests;
