@@ -2,7 +2,8 @@
 # Installs what the demo and the integration tests need, on Debian:
 #   - Debian packages: fuse3 (fusermount3), util-linux/bsdutils (script),
 #     python3 + python3-venv when missing, ca-certificates (pip over TLS);
-#   - a Python venv at $REPO/.venv with pinned moto[server] (pulls in boto3).
+#   - a Python venv at $REPO/.venv with pinned moto[server] (pulls in boto3) and
+#     pycognito (an independent SRP client: the source of the SRP known-answer vectors).
 # Idempotent: prints nothing when everything is already in place, and one
 # line per thing it installs otherwise. Needs no network except the Debian
 # archive and PyPI.
@@ -13,6 +14,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 MOTO_VERSION="5.2.1"
+PYCOGNITO_VERSION="2024.5.1"
 PYTHON="${PYTHON:-python3}"
 export AWS_EC2_METADATA_DISABLED=true
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -79,8 +81,9 @@ if ! venv_ok; then
             fi
         fi
     fi
-    log "installing moto[server]==$MOTO_VERSION (with boto3) into $VENV"
+    log "installing moto[server]==$MOTO_VERSION (with boto3) and pycognito==$PYCOGNITO_VERSION into $VENV"
     "$VENV/bin/python" -I -m pip install --quiet "moto[server]==$MOTO_VERSION" \
-        || die "pip install moto[server]==$MOTO_VERSION failed"
-    venv_ok || die "venv at $VENV still lacks moto[server]==$MOTO_VERSION after installing"
+        "pycognito==$PYCOGNITO_VERSION" \
+        || die "pip install moto[server]==$MOTO_VERSION pycognito==$PYCOGNITO_VERSION failed"
+    venv_ok || die "venv at $VENV still lacks moto[server]==$MOTO_VERSION or pycognito==$PYCOGNITO_VERSION after installing"
 fi

@@ -9,6 +9,7 @@ pub mod error;
 pub mod provider;
 pub mod secret;
 pub mod transport;
+pub mod signin;
 
 #[cfg(test)]
 mod provider_tests;

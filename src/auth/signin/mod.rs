@@ -1,0 +1,2 @@
+//! Sign-in flows.
+pub mod srp;
