@@ -847,3 +847,34 @@ proptest! {
         read_all_ranges(pattern(1_500_000), handles, faults);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fetch_that_panics_fails_its_waiters_and_frees_its_memory() {
+    let inner = MemoryStore::new();
+    let data = pattern(2 * MIB as usize);
+    inner.put("bk", "f", data.clone());
+    let store = Arc::new(FaultyStore::new(inner));
+    store.fail_nth(Op::Get, 1, Fault::Panic);
+    let fs = fs_with(store.clone(), ReadConfig::default(), 64 * MIB);
+    let (a, b) = (open(&fs, "bk/f").await, open(&fs, "bk/f").await);
+    // Virtual time: without the guard both readers wait forever, and the clock runs out.
+    let both = tokio::time::timeout(Duration::from_secs(600), async {
+        tokio::join!(fs.read(a, 0, 4096), fs.read(b, 0, 4096))
+    });
+    let (first, second) = both
+        .await
+        .expect("the readers of a panicked fetch must not hang");
+    assert_eq!(first.unwrap_err().errno(), libc::EIO);
+    assert_eq!(second.unwrap_err().errno(), libc::EIO);
+    assert_eq!(
+        fs.data_cache().used(),
+        0,
+        "the failed part's memory is given back"
+    );
+    assert_eq!(fs.read(a, 0, 4096).await.unwrap(), data[..4096]);
+    assert_eq!(
+        store.inner().counters.get(Op::Get),
+        1,
+        "the panicked GET was shared by both readers; the next read tried again"
+    );
+}

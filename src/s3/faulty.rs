@@ -1,5 +1,6 @@
 //! A store wrapper that injects faults, for tests of what the filesystem does when S3
-//! misbehaves: fail the Nth request of a kind, answer a given error, cut a body short, stall.
+//! misbehaves: fail the Nth request of a kind, answer a given error, cut a body short, stall,
+//! panic (a bug in a store), or answer listings that never end.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,11 @@ pub enum Fault {
     CutBodyAt(u64),
     /// Wait this long before sending the request.
     Stall(Duration),
+    /// Panic inside the request, as a bug in a store would.
+    Panic,
+    /// Answer a listing with the inner store's first page, always truncated: with the same
+    /// continuation token every time (`same_token`, a cycle), or a new one each time.
+    EndlessListing { same_token: bool },
 }
 
 #[derive(Debug)]
@@ -82,16 +88,26 @@ impl<S: ObjectStore> FaultyStore<S> {
             .map(|r| r.fault.clone())
     }
 
-    async fn before(&self, op: Op) -> Result<Option<u64>, StoreError> {
+    /// Applies the fault for this request that acts before it is sent; returns the one
+    /// that changes its answer, if any.
+    async fn before(&self, op: Op) -> Result<Option<Fault>, StoreError> {
         match self.fault_for(op) {
             None => Ok(None),
             Some(Fault::Fail(make)) => Err(make()),
-            Some(Fault::CutBodyAt(n)) => Ok(Some(n)),
             Some(Fault::Stall(d)) => {
                 tokio::time::sleep(d).await;
                 Ok(None)
             }
+            Some(Fault::Panic) => panic!("injected panic in a {op:?} request"),
+            Some(answer) => Ok(Some(answer)),
         }
+    }
+
+    fn listing_token(&self) -> String {
+        format!(
+            "endless-{}",
+            self.seen[Op::List as usize].load(Ordering::SeqCst)
+        )
     }
 }
 
@@ -108,8 +124,17 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
         prefix: &str,
         token: Option<String>,
     ) -> Result<ListPage, StoreError> {
-        self.before(Op::List).await?;
-        self.inner.list_page(bucket, prefix, token).await
+        match self.before(Op::List).await? {
+            Some(Fault::EndlessListing { same_token }) => {
+                let mut page = self.inner.list_page(bucket, prefix, None).await?;
+                page.next_token = Some(match same_token {
+                    true => "cycle".to_owned(),
+                    false => self.listing_token(),
+                });
+                Ok(page)
+            }
+            _ => self.inner.list_page(bucket, prefix, token).await,
+        }
     }
 
     async fn get_range(
@@ -119,10 +144,10 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
         range: Range<u64>,
         if_match: Option<&str>,
     ) -> Result<Bytes, StoreError> {
-        let cut = self.before(Op::Get).await?;
+        let fault = self.before(Op::Get).await?;
         let body = self.inner.get_range(bucket, key, range, if_match).await?;
-        Ok(match cut {
-            Some(n) if (n as usize) < body.len() => body.slice(..n as usize),
+        Ok(match fault {
+            Some(Fault::CutBodyAt(n)) if (n as usize) < body.len() => body.slice(..n as usize),
             _ => body,
         })
     }
