@@ -170,8 +170,9 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
     pub whole_object_below: u64,
 
-    /// Let users other than the one who mounted see the files (needs user_allow_other in
-    /// /etc/fuse.conf when not root).
+    /// Let users other than the one who mounted see the files: every local user can then
+    /// read every object unless --file-mode/--dir-mode narrow it (needs user_allow_other in
+    /// /etc/fuse.conf when not root). Without it the kernel refuses every other user.
     #[arg(long, help_heading = "Filesystem")]
     pub allow_other: bool,
 
@@ -200,8 +201,9 @@ pub struct MountArgs {
     #[arg(long, help_heading = "Process")]
     pub debug: bool,
 
-    /// Append the log to this file [default: standard error with --foreground, else
-    /// $XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log].
+    /// Append the log to this file, mode 0600, in a directory of yours (created 0700; not a
+    /// symbolic link) [default: standard error with --foreground, else
+    /// $XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log]. SIGHUP reopens it.
     #[arg(long, value_name = "F", help_heading = "Process")]
     pub log_file: Option<PathBuf>,
 
