@@ -15,6 +15,7 @@ pub mod cli;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod jitter;
 pub mod kernel;
 pub mod logging;
 pub mod run;
