@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod fs;
 pub mod fuse;
 pub mod harden;
+pub mod jitter;
 pub mod kernel;
 pub mod logging;
 pub mod mount;

@@ -23,7 +23,7 @@ use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
 use crate::harden::EnvPassword;
-use crate::s3::retry::{RetryPolicy, RetryingStore};
+use crate::s3::retry::{CredentialsInvalidator, RetryPolicy, RetryingStore};
 use crate::s3::sdk::SdkStore;
 use crate::stats::Stats;
 
@@ -379,12 +379,14 @@ fn serve(
     ));
     let mut s3 =
         aws_sdk_s3::config::Builder::from(&sdk).force_path_style(wants_path_style(&args.endpoint));
+    let mut invalidator: Option<Arc<dyn CredentialsInvalidator>> = None;
     if let Some((config, signed_in)) = cognito {
         let identity = signed_in.identity_id.clone();
         let backend = Arc::new(CognitoClient::new(config, &sdk));
         let provider = CognitoCredentialsProvider::new(backend, signed_in);
         rt.spawn(provider.clone().run_refresher(stop.clone()));
         tracing::info!(identity_id = %identity, "logged in through Cognito");
+        invalidator = Some(Arc::new(provider.clone()));
         s3 = s3
             .credentials_provider(provider)
             .identity_cache(aws_config::identity::IdentityCache::no_cache());
@@ -399,7 +401,10 @@ fn serve(
         );
     let sdk_store = SdkStore::new(aws_sdk_s3::Client::from_conf(s3.build()));
     let counters = sdk_store.counters();
-    let store = RetryingStore::new(sdk_store, RetryPolicy::with_deadline(args.request_timeout));
+    let mut store = RetryingStore::new(sdk_store, RetryPolicy::with_deadline(args.request_timeout));
+    if let Some(credentials) = invalidator {
+        store = store.with_invalidator(credentials);
+    }
     let fs = Arc::new(Fs::new(
         Arc::new(store),
         FsConfig {

@@ -35,6 +35,12 @@ pub enum AuthError {
     Protocol(String),
     #[error(transparent)]
     Input(#[from] SecretInputError),
+    /// Cognito refused this login for good; the provider calls it no more.
+    #[error("Cognito refused this login ({0}); unmount and mount again to log in")]
+    LoginRefused(String),
+    /// No valid credentials are left, and the next refresh attempt is not due yet.
+    #[error("no valid AWS credentials: the last refresh failed ({last}); the next attempt is in {retry_in}s")]
+    RetryLater { last: String, retry_in: u64 },
 }
 
 impl AuthError {
@@ -44,17 +50,68 @@ impl AuthError {
         matches!(self, AuthError::NotAuthorized { .. })
     }
 
-    /// Whether retrying later may succeed on its own (network trouble, throttling).
+    /// Whether retrying later may succeed on its own (network trouble, throttling, 5xx).
     pub fn is_transient(&self) -> bool {
         match self {
-            AuthError::Unreachable { .. } => true,
+            AuthError::Unreachable { .. } | AuthError::RetryLater { .. } => true,
             AuthError::Rejected { code, .. } => {
                 code.contains("TooManyRequests")
                     || code.contains("InternalError")
                     || code.contains("Throttl")
                     || code.contains("ServiceUnavailable")
+                    || code.contains("LimitExceeded")
             }
             _ => false,
         }
+    }
+
+    /// Whether only a person can fix it, whatever call answered it: the account is gone,
+    /// unconfirmed, disabled or needs a new password. (A bare `NotAuthorized` is final only
+    /// from the password login; from other calls it means "renew the token".)
+    pub fn needs_a_person(&self) -> bool {
+        matches!(
+            self,
+            AuthError::UserNotFound(_)
+                | AuthError::UserNotConfirmed(_)
+                | AuthError::PasswordResetRequired
+                | AuthError::NewPasswordRequired
+                | AuthError::InvalidNewPassword(_)
+                | AuthError::UnsupportedChallenge(_)
+                | AuthError::LoginRefused(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(code: &str) -> AuthError {
+        AuthError::Rejected {
+            op: "t",
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn server_trouble_is_transient_and_account_trouble_needs_a_person() {
+        for code in [
+            "InternalErrorException",
+            "TooManyRequestsException",
+            "ServiceUnavailable",
+            "LimitExceededException",
+        ] {
+            assert!(rejected(code).is_transient(), "{code}");
+            assert!(!rejected(code).needs_a_person(), "{code}");
+        }
+        let refused = AuthError::NotAuthorized {
+            op: "InitiateAuth",
+            message: "User is disabled.".into(),
+        };
+        assert!(refused.is_refusal() && !refused.is_transient());
+        assert!(AuthError::UserNotFound("alice".into()).needs_a_person());
+        assert!(AuthError::PasswordResetRequired.needs_a_person());
+        assert!(!AuthError::Protocol("odd".into()).is_transient());
     }
 }

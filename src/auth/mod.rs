@@ -4,6 +4,7 @@
 //! GetCredentialsForIdentity); [`provider::CognitoCredentialsProvider`] then keeps the
 //! credentials fresh for the life of the mount.
 
+pub mod backoff;
 pub mod cognito;
 pub mod error;
 pub mod provider;

@@ -5,38 +5,57 @@
 //! - **Fresh**: more than the refresh margin left. Requests take it without waiting.
 //! - **Stale**: inside the margin but still valid. Requests still take it (so reads in flight
 //!   never wait on or fail because of a refresh) and wake the background refresher.
-//! - **Expired** (or nearly): a request waits for a refresh. Refreshes are single-flight: one
-//!   runs under the session lock, concurrent callers wait for it and then re-check.
+//! - **Expired** (or nearly, or refused by S3 as expired): a request needs a refresh.
+//!
+//! Beside it, one [`Standing`] with Cognito (see [`super::backoff`]): *healthy*, *retrying*
+//! (failures that may pass, the next attempt not before a backoff step) or *refused* (only a
+//! new login can fix it). Every refresh attempt, the refresher's or a request's, starts only
+//! when the standing allows it, runs under the session lock, and records its outcome there
+//! before the lock is released.
 //!
 //! Subtleties:
 //! 1. The margin adapts to the lifetime: a third of it, capped at five minutes. Real identity
 //!    pools hand out one-hour credentials (refresh five minutes early); the local emulator
-//!    hands out 90-second ones (refresh after 60 s).
-//! 2. The IdToken is renewed with REFRESH_TOKEN_AUTH when it nears its own expiry, and if the
-//!    refresh token is refused the provider logs in again with the password it holds in
-//!    memory (a [`Secret`], wiped on drop).
-//! 3. If a refresh fails while the current credentials are still valid, they keep being
-//!    used and the refresher retries with backoff; only when nothing valid is left do
-//!    requests fail, and they recover by themselves once Cognito answers again.
+//!    hands out 90-second ones (refresh after 60 s). Credentials without an expiry are
+//!    treated as expiring an hour after issue, so they are refreshed too.
+//! 2. A failed refresh is a failure, never "the old credentials": the refresher waits one
+//!    backoff step before the next attempt, however little lifetime is left, and valid
+//!    credentials stay in use meanwhile.
+//! 3. A request that finds no valid credentials never starts a sign-in of its own: it joins
+//!    the attempt in flight (by waiting for the session lock), or, when none is due, fails
+//!    at once with the standing's error, which S3 requests turn into EACCES.
+//! 4. The IdToken is renewed with REFRESH_TOKEN_AUTH when it nears its own expiry or the
+//!    identity pool refuses it. If the refresh token is refused it is dropped, and the
+//!    provider logs in again with the password it holds in memory (a [`Secret`], wiped on
+//!    drop). If the password is refused too (a disabled user, a changed password) or the
+//!    user is gone, the standing becomes *refused*: one error line says what to do, no call
+//!    is made again, and the mount serves until the last credentials expire.
+//! 5. S3 answering `ExpiredToken` marks the credentials in use as dead (see
+//!    [`CredentialsInvalidator`]), so the retry of that request fetches new ones first.
+//! 6. Each attempt logs at most one line for its outcome; requests failing meanwhile log
+//!    nothing here, so an outage of hours costs a few lines per backoff step.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
-use parking_lot::RwLock;
+use parking_lot::{Mutex as SyncMutex, RwLock};
 use tokio::sync::{Mutex, Notify};
+use tokio::time::Instant;
 
+use super::backoff::{Backoff, Standing};
 use super::cognito::{AwsCredentials, IdentityBackend, Tokens};
 use super::error::AuthError;
 use super::secret::Secret;
+use crate::s3::retry::CredentialsInvalidator;
 
 /// The longest refresh margin, for long-lived credentials.
 const MAX_MARGIN: Duration = Duration::from_secs(300);
 /// Credentials with less than this left are not handed out at all.
 const MIN_VALIDITY: Duration = Duration::from_secs(5);
-/// The longest wait between two attempts of a failing refresh.
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The lifetime assumed for credentials that come without an expiry.
+const LIFETIME_IF_UNSAID: Duration = Duration::from_secs(3600);
 
 /// The refresh margin for credentials (or tokens) that live `lifetime`.
 pub fn margin_for(lifetime: Duration) -> Duration {
@@ -51,11 +70,14 @@ pub enum Freshness {
     Expired,
 }
 
+/// When a set issued at `issued` expires: its own expiry, or an hour after issue.
+fn effective_expiry(issued: SystemTime, expiry: Option<SystemTime>) -> SystemTime {
+    expiry.unwrap_or(issued + LIFETIME_IF_UNSAID)
+}
+
 /// Classifies a credential set issued at `issued` that expires at `expiry`.
 pub fn freshness(issued: SystemTime, expiry: Option<SystemTime>, now: SystemTime) -> Freshness {
-    let Some(expiry) = expiry else {
-        return Freshness::Fresh;
-    };
+    let expiry = effective_expiry(issued, expiry);
     let lifetime = expiry.duration_since(issued).unwrap_or_default();
     let left = expiry.duration_since(now).unwrap_or_default();
     if left > margin_for(lifetime) && left > MIN_VALIDITY {
@@ -64,6 +86,29 @@ pub fn freshness(issued: SystemTime, expiry: Option<SystemTime>, now: SystemTime
         Freshness::Stale
     } else {
         Freshness::Expired
+    }
+}
+
+/// The wall clock the provider reads. A mount reads the system clock; tests read one that
+/// follows tokio's paused time, so expiry and backoff are tested without waiting.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock(Option<(SystemTime, Instant)>);
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that starts at the system time and moves with tokio's (possibly paused) time.
+    pub fn following_tokio() -> Clock {
+        Clock(Some((SystemTime::now(), Instant::now())))
+    }
+
+    pub fn now(&self) -> SystemTime {
+        match self.0 {
+            None => SystemTime::now(),
+            Some((wall, start)) => wall + start.elapsed(),
+        }
     }
 }
 
@@ -80,11 +125,38 @@ pub struct SignedIn {
 struct Held {
     creds: AwsCredentials,
     issued: SystemTime,
+    /// When the set was installed, to tell which requests may have used it.
+    installed: Instant,
+    /// S3 refused the set as expired.
+    dead: bool,
 }
 
 impl Held {
+    fn new(creds: AwsCredentials, issued: SystemTime) -> Held {
+        Held {
+            creds,
+            issued,
+            installed: Instant::now(),
+            dead: false,
+        }
+    }
+
     fn freshness(&self, now: SystemTime) -> Freshness {
-        freshness(self.issued, self.creds.expiry(), now)
+        match self.dead {
+            true => Freshness::Expired,
+            false => freshness(self.issued, self.creds.expiry(), now),
+        }
+    }
+
+    fn expires(&self) -> SystemTime {
+        effective_expiry(self.issued, self.creds.expiry())
+    }
+
+    /// When the set enters the refresh margin.
+    fn stale_at(&self) -> SystemTime {
+        let expires = self.expires();
+        let lifetime = expires.duration_since(self.issued).unwrap_or_default();
+        expires - margin_for(lifetime)
     }
 }
 
@@ -95,10 +167,39 @@ struct Session {
     identity_id: String,
 }
 
+/// Why an attempt failed, as the provider must act on it.
+enum Failure {
+    /// May pass by itself (5xx, throttling, network, an odd answer): back off, try again.
+    Retry(AuthError),
+    /// Only a new login can fix it: make no Cognito call again.
+    Refused(AuthError),
+}
+
+impl Failure {
+    /// A failure of a token refresh or a credentials exchange.
+    fn of_call(err: AuthError) -> Failure {
+        match err.needs_a_person() {
+            true => Failure::Refused(err),
+            false => Failure::Retry(err),
+        }
+    }
+
+    /// A failure of the password login: a refusal there is final.
+    fn of_login(err: AuthError) -> Failure {
+        match err.is_refusal() || err.needs_a_person() {
+            true => Failure::Refused(err),
+            false => Failure::Retry(err),
+        }
+    }
+}
+
 struct Inner {
     backend: Arc<dyn IdentityBackend>,
     session: Mutex<Session>,
     current: RwLock<Held>,
+    standing: SyncMutex<Standing>,
+    backoff: Backoff,
+    clock: Clock,
     wake: Notify,
     fetches: AtomicU64,
 }
@@ -119,26 +220,37 @@ impl std::fmt::Debug for CognitoCredentialsProvider {
 
 impl CognitoCredentialsProvider {
     pub fn new(backend: Arc<dyn IdentityBackend>, signed_in: SignedIn) -> Self {
-        let now = SystemTime::now();
+        Self::with_clock(backend, signed_in, Clock::system(), Backoff::default())
+    }
+
+    /// A provider reading `clock` and backing off by `backoff`.
+    pub fn with_clock(
+        backend: Arc<dyn IdentityBackend>,
+        signed_in: SignedIn,
+        clock: Clock,
+        backoff: Backoff,
+    ) -> Self {
+        let now = clock.now();
         let SignedIn {
             tokens,
             password,
             identity_id,
             credentials,
         } = signed_in;
+        let session = Session {
+            tokens,
+            tokens_issued: now,
+            password,
+            identity_id,
+        };
         CognitoCredentialsProvider {
             inner: Arc::new(Inner {
                 backend,
-                session: Mutex::new(Session {
-                    tokens,
-                    tokens_issued: now,
-                    password,
-                    identity_id,
-                }),
-                current: RwLock::new(Held {
-                    creds: credentials,
-                    issued: now,
-                }),
+                session: Mutex::new(session),
+                current: RwLock::new(Held::new(credentials, now)),
+                standing: SyncMutex::new(Standing::Healthy),
+                backoff,
+                clock,
                 wake: Notify::new(),
                 fetches: AtomicU64::new(0),
             }),
@@ -150,10 +262,23 @@ impl CognitoCredentialsProvider {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
+    /// Where the provider stands with Cognito.
+    pub fn standing(&self) -> Standing {
+        self.inner.standing.lock().clone()
+    }
+
+    fn held(&self) -> Held {
+        self.inner.current.read().clone()
+    }
+
+    fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
     /// Credentials for one request: the current ones unless they are (nearly) expired.
     pub async fn credentials(&self) -> Result<AwsCredentials, AuthError> {
-        let held = self.inner.current.read().clone();
-        match held.freshness(SystemTime::now()) {
+        let held = self.held();
+        match held.freshness(self.now()) {
             Freshness::Fresh => Ok(held.creds),
             Freshness::Stale => {
                 self.inner.wake.notify_one();
@@ -163,45 +288,98 @@ impl CognitoCredentialsProvider {
         }
     }
 
-    /// Refreshes unless another caller already did; with `early`, a stale set is refreshed
-    /// too (the background refresher's case).
+    /// Whether an attempt may start now; if not, the error to answer instead.
+    fn admit(&self) -> Result<(), AuthError> {
+        self.inner.standing.lock().admit(Instant::now())
+    }
+
+    /// One refresh attempt, if one is due and still needed; with `early`, a stale set is
+    /// refreshed too (the background refresher's case). See subtlety 3.
     async fn refresh(&self, early: bool) -> Result<AwsCredentials, AuthError> {
+        self.admit()?;
         let mut session = self.inner.session.lock().await;
-        let held = self.inner.current.read().clone();
-        let now = SystemTime::now();
-        match held.freshness(now) {
+        let held = self.held();
+        match held.freshness(self.now()) {
             Freshness::Fresh => return Ok(held.creds),
             Freshness::Stale if !early => return Ok(held.creds),
             _ => {}
         }
-        match self.fetch(&mut session).await {
+        // The attempt this caller waited for may have failed and closed the gate.
+        self.admit()?;
+        let outcome = self.fetch(&mut session).await;
+        self.settle(outcome)
+    }
+
+    /// Records an attempt's outcome in the standing and logs it, once.
+    fn settle(
+        &self,
+        outcome: Result<AwsCredentials, Failure>,
+    ) -> Result<AwsCredentials, AuthError> {
+        match outcome {
             Ok(creds) => {
-                let n = self.inner.fetches.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::info!(
-                    refresh = n,
-                    expires = %expiry_text(creds.expiry()),
-                    "refreshed AWS credentials from the identity pool"
-                );
-                *self.inner.current.write() = Held {
-                    creds: creds.clone(),
-                    issued: SystemTime::now(),
-                };
+                self.install(creds.clone());
                 Ok(creds)
             }
-            Err(err) if held.freshness(now) != Freshness::Expired => {
-                tracing::warn!(error = %err, "credential refresh failed; the current credentials are still valid and stay in use");
-                Ok(held.creds)
+            Err(Failure::Retry(err)) => {
+                self.back_off(&err);
+                Err(err)
             }
-            Err(err) => Err(err),
+            Err(Failure::Refused(err)) => {
+                self.give_up(&err);
+                Err(AuthError::LoginRefused(err.to_string()))
+            }
         }
     }
 
-    async fn fetch(&self, s: &mut Session) -> Result<AwsCredentials, AuthError> {
-        let token_state = freshness(
-            s.tokens_issued,
-            Some(s.tokens.expires_at),
-            SystemTime::now(),
+    fn install(&self, creds: AwsCredentials) {
+        let n = self.inner.fetches.fetch_add(1, Ordering::Relaxed) + 1;
+        let ended = self.inner.standing.lock().succeeded();
+        tracing::info!(
+            refresh = n,
+            expires = %expiry_text(creds.expiry()),
+            failures_before = ended,
+            "refreshed AWS credentials from the identity pool"
         );
+        *self.inner.current.write() = Held::new(creds, self.now());
+    }
+
+    fn back_off(&self, err: &AuthError) {
+        let (failures, delay) =
+            self.inner
+                .standing
+                .lock()
+                .failed(err, Instant::now(), &self.inner.backoff);
+        let held = self.held();
+        let current = match held.freshness(self.now()) {
+            Freshness::Expired => "none valid: requests fail with EACCES meanwhile".to_owned(),
+            _ => format!("still valid until {}", expiry_text(Some(held.expires()))),
+        };
+        tracing::warn!(
+            error = %err,
+            failures,
+            retry_in = %format!("{}s", delay.as_secs_f32().round()),
+            credentials = %current,
+            "credential refresh failed; retrying after a backoff"
+        );
+        // The refresher may be asleep until the set's stale time: it must wait on the step.
+        self.inner.wake.notify_one();
+    }
+
+    fn give_up(&self, err: &AuthError) {
+        self.inner.standing.lock().refused(err);
+        let held = self.held();
+        tracing::error!(
+            error = %err,
+            credentials_expire = %expiry_text(Some(held.expires())),
+            "Cognito refused this login, so cognito-s3fs makes no more sign-in attempts; \
+             files stay readable until the current AWS credentials expire, then reads fail \
+             with EACCES. Check the user in the user pool (enabled, password unchanged), \
+             then unmount and mount again to log in"
+        );
+    }
+
+    async fn fetch(&self, s: &mut Session) -> Result<AwsCredentials, Failure> {
+        let token_state = freshness(s.tokens_issued, Some(s.tokens.expires_at), self.now());
         if token_state != Freshness::Fresh {
             self.renew_tokens(s).await?;
         }
@@ -210,70 +388,94 @@ impl CognitoCredentialsProvider {
             .credentials(&s.identity_id, &s.tokens.id_token)
             .await
         {
+            Ok(creds) => Ok(creds),
             Err(err) if err.is_refusal() => {
                 tracing::info!(error = %err, "the identity pool refused the IdToken; renewing it");
                 self.renew_tokens(s).await?;
                 backend
                     .credentials(&s.identity_id, &s.tokens.id_token)
                     .await
+                    .map_err(Failure::of_call)
             }
-            other => other,
+            Err(err) => Err(Failure::of_call(err)),
         }
     }
 
-    async fn renew_tokens(&self, s: &mut Session) -> Result<(), AuthError> {
-        let backend = &self.inner.backend;
-        let renewed = match &s.tokens.refresh_token {
-            Some(rt) => match backend.refresh(rt).await {
+    async fn renew_tokens(&self, s: &mut Session) -> Result<(), Failure> {
+        let renewed = match s.tokens.refresh_token.clone() {
+            Some(rt) => match self.inner.backend.refresh(&rt).await {
                 Err(err) if err.is_refusal() => {
                     tracing::warn!(error = %err, "refresh token refused; logging in again with the password held in memory");
-                    backend.login(&mut s.password, None).await
+                    s.tokens.refresh_token = None;
+                    self.log_in(s).await
                 }
-                other => other,
+                other => other.map_err(Failure::of_call),
             },
-            None => backend.login(&mut s.password, None).await,
+            None => self.log_in(s).await,
         }?;
         tracing::info!("renewed the Cognito IdToken");
         s.tokens = renewed;
-        s.tokens_issued = SystemTime::now();
+        s.tokens_issued = self.now();
         Ok(())
     }
 
-    /// Runs until the provider is dropped elsewhere and `stop` fires: refreshes ahead of
-    /// expiry, retrying failures with exponential backoff.
+    async fn log_in(&self, s: &mut Session) -> Result<Tokens, Failure> {
+        self.inner
+            .backend
+            .login(&mut s.password, None)
+            .await
+            .map_err(Failure::of_login)
+    }
+
+    /// Runs until `stop` fires: refreshes ahead of expiry, and after a failure once per
+    /// backoff step; after a refusal it only waits for `stop`.
     pub async fn run_refresher(self, stop: Arc<Notify>) {
-        let mut backoff = Duration::from_secs(1);
         loop {
-            let wait = self.time_until_stale();
+            let wait = self.next_attempt_in();
             tokio::select! {
                 _ = stop.notified() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = sleep_for(wait) => {}
                 _ = self.inner.wake.notified() => {}
             }
-            match self.refresh(true).await {
-                Ok(_) => backoff = Duration::from_secs(1),
-                Err(err) => {
-                    tracing::warn!(error = %err, retry_in = ?backoff, "credential refresh failed");
-                    tokio::select! {
-                        _ = stop.notified() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
+            // The outcome is recorded and logged in the standing; nothing is left to do here.
+            let _ = self.refresh(true).await;
         }
     }
 
+    /// How long until the refresher should try: `None` when never again.
+    fn next_attempt_in(&self) -> Option<Duration> {
+        let standing = self.inner.standing.lock().wait(Instant::now())?;
+        Some(standing.max(self.time_until_stale()))
+    }
+
     fn time_until_stale(&self) -> Duration {
-        let held = self.inner.current.read().clone();
-        let Some(expiry) = held.creds.expiry() else {
-            return Duration::from_secs(3600);
-        };
-        let lifetime = expiry.duration_since(held.issued).unwrap_or_default();
-        let refresh_at = expiry - margin_for(lifetime);
-        refresh_at
-            .duration_since(SystemTime::now())
+        let held = self.held();
+        if held.dead {
+            return Duration::ZERO;
+        }
+        held.stale_at()
+            .duration_since(self.now())
             .unwrap_or_default()
+    }
+}
+
+/// Sleeps for `wait`, or forever when there is none.
+async fn sleep_for(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl CredentialsInvalidator for CognitoCredentialsProvider {
+    fn invalidate(&self, used_since: Instant) {
+        let mut held = self.inner.current.write();
+        // A set installed after the refused request started is new: the refusal was not of it.
+        if held.dead || held.installed > used_since {
+            return;
+        }
+        held.dead = true;
+        tracing::info!("S3 refused the AWS credentials as expired; fetching new ones before the retry");
     }
 }
 
@@ -300,11 +502,11 @@ impl ProvideCredentials for CognitoCredentialsProvider {
     where
         Self: 'a,
     {
+        // No log line here: the attempt behind the error logged it once (subtlety 6).
         future::ProvideCredentials::new(async move {
-            self.credentials().await.map_err(|err| {
-                tracing::error!(error = %err, "no valid AWS credentials: requests fail with EACCES until Cognito answers again");
-                CredentialsError::provider_error(err)
-            })
+            self.credentials()
+                .await
+                .map_err(CredentialsError::provider_error)
         })
     }
 }

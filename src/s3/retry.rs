@@ -9,8 +9,10 @@
 //!    the deadline and never hangs its caller.
 //! 3. The AWS SDK's own retries are turned off for S3 (see `run.rs`): its retry quota drains
 //!    under a sustained fault rate and then stops retrying at all, which this layer must not.
+//! 4. `ExpiredToken` is retried only after telling the credentials' source that the set in
+//!    use is dead (a [`CredentialsInvalidator`]), so the retry signs with a new set. This
+//!    layer knows nothing of where credentials come from.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,32 +70,15 @@ impl RetryPolicy {
             .base_backoff
             .saturating_mul(1 << (next - 2).min(20))
             .min(self.max_backoff);
-        exp.mul_f64(random_unit())
+        exp.mul_f64(crate::jitter::random_unit())
     }
 }
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
-    (nanos ^ (std::process::id() as u64) << 32) | 1
-}
-
-/// A number in [0, 1) from a per-thread xorshift generator; jitter needs no better.
-fn random_unit() -> f64 {
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        r.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
+/// Told when S3 refuses the credentials of a request as expired.
+pub trait CredentialsInvalidator: Send + Sync + std::fmt::Debug + 'static {
+    /// The set that was current when a request started at `used_since` is dead: the next
+    /// request must get a new one. (A set installed after `used_since` is left alone.)
+    fn invalidate(&self, used_since: Instant);
 }
 
 /// Wraps a store with retries.
@@ -102,6 +87,7 @@ pub struct RetryingStore<S> {
     inner: S,
     policy: RetryPolicy,
     retries: AtomicU64,
+    credentials: Option<std::sync::Arc<dyn CredentialsInvalidator>>,
 }
 
 impl<S: ObjectStore> RetryingStore<S> {
@@ -110,7 +96,14 @@ impl<S: ObjectStore> RetryingStore<S> {
             inner,
             policy,
             retries: AtomicU64::new(0),
+            credentials: None,
         }
+    }
+
+    /// Tells `credentials` about every `ExpiredToken` answer before it is retried.
+    pub fn with_invalidator(mut self, credentials: std::sync::Arc<dyn CredentialsInvalidator>) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn inner(&self) -> &S {
@@ -133,11 +126,15 @@ impl<S: ObjectStore> RetryingStore<S> {
         loop {
             let left = p.deadline.saturating_sub(started.elapsed());
             let limit = p.attempt_timeout.min(left);
+            let attempt_started = Instant::now();
             let err = match tokio::time::timeout(limit, call()).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(err)) => err,
                 Err(_) => StoreError::Unavailable(format!("no answer within {limit:?}")),
             };
+            if let (StoreError::ExpiredToken, Some(c)) = (&err, &self.credentials) {
+                c.invalidate(attempt_started);
+            }
             let backoff = p.backoff(attempt + 1);
             let out_of_time = started.elapsed() + backoff >= p.deadline;
             if !err.is_retryable() || attempt >= p.max_attempts || out_of_time {
@@ -275,6 +272,31 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(s.get_range("bk", "k", 0..1, None).await.is_err());
         assert!(started.elapsed() <= Duration::from_millis(500));
+    }
+
+    #[derive(Debug, Default)]
+    struct Invalidations(parking_lot::Mutex<Vec<Instant>>);
+
+    impl CredentialsInvalidator for Invalidations {
+        fn invalidate(&self, used_since: Instant) {
+            self.0.lock().push(used_since);
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_token_invalidates_the_credentials_before_the_retry() {
+        let before = Instant::now();
+        let seen = std::sync::Arc::new(Invalidations::default());
+        let s = store().with_invalidator(seen.clone());
+        s.inner()
+            .fail_nth(Op::Get, 1, Fault::Fail(|| StoreError::ExpiredToken));
+        s.inner()
+            .fail_nth(Op::Get, 2, Fault::Fail(|| StoreError::Throttled));
+        assert_eq!(s.get_range("bk", "k", 0..10, None).await.unwrap().len(), 10);
+        assert_eq!(s.retries(), 2);
+        let seen = seen.0.lock();
+        assert_eq!(seen.len(), 1, "only the ExpiredToken answer invalidates");
+        assert!(seen[0] >= before);
     }
 
     #[test]
