@@ -35,6 +35,8 @@ pub enum AuthError {
     Protocol(String),
     #[error(transparent)]
     Input(#[from] SecretInputError),
+    #[error(transparent)]
+    SignIn(#[from] super::signin::SignInError),
 }
 
 impl AuthError {

@@ -57,7 +57,9 @@ pub enum SrpError {
     BadNumber(&'static str),
     #[error("the challenge's SECRET_BLOCK is not base64")]
     BadSecretBlock,
-    #[error("the server's SRP_B is 0 mod N; refusing to answer (a genuine Cognito never sends it)")]
+    #[error(
+        "the server's SRP_B is 0 mod N; refusing to answer (a genuine Cognito never sends it)"
+    )]
     ZeroB,
     #[error("the SRP scrambling value u is 0; refusing to answer")]
     ZeroU,
@@ -163,10 +165,12 @@ impl SrpClient {
         if bool::from(big_b.rem(&modulus()).is_zero()) {
             return Err(SrpError::ZeroB);
         }
-        let u = u256(&Sha256::new()
-            .chain_update(padded(&self.big_a))
-            .chain_update(padded(&big_b))
-            .finalize());
+        let u = u256(
+            &Sha256::new()
+                .chain_update(padded(&self.big_a))
+                .chain_update(padded(&big_b))
+                .finalize(),
+        );
         if bool::from(u.is_zero()) {
             return Err(SrpError::ZeroU);
         }
@@ -193,10 +197,12 @@ impl SrpClient {
 
 /// k = H(pad(N) | pad(g)).
 fn multiplier() -> U256 {
-    u256(&Sha256::new()
-        .chain_update(padded(&N))
-        .chain_update([2u8])
-        .finalize())
+    u256(
+        &Sha256::new()
+            .chain_update(padded(&N))
+            .chain_update([2u8])
+            .finalize(),
+    )
 }
 
 /// x = H(pad(salt) | H(pool name | user id | ":" | password)), wiped on drop.
@@ -246,7 +252,10 @@ fn uint_from_be(bytes: &[u8]) -> Option<U3072> {
 /// The shortest big-endian bytes of `n` (one zero byte for 0).
 fn minimal_be(n: &U3072) -> Vec<u8> {
     let bytes = n.to_be_bytes();
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len() - 1);
     bytes[start..].to_vec()
 }
 
