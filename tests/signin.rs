@@ -131,3 +131,82 @@ fn srp_with_a_client_secret_sends_the_secret_hash() {
         "a secret client needs SECRET_HASH"
     );
 }
+
+/// Prints the current TOTP code for the emulator's fixed secret.
+fn totp_command() -> String {
+    format!(
+        "{} -c 'import time; from moto.cognitoidp.utils import cognito_totp; \
+         print(cognito_totp(\"asdfasdfasdf\").generate(int(time.time())).decode())'",
+        common::repo_root().join(".venv/bin/python").display()
+    )
+}
+
+/// A command detached from any terminal, as under cron or systemd.
+fn without_terminal(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn a_totp_user_mounts_with_a_code_command_and_a_wrong_code_is_refused() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("mount", "totp");
+    cmd.args(emu.auth_args("totp"))
+        .args(["--mfa-code-command", &totp_command()]);
+    let mnt =
+        Mounted::start_with(without_terminal(&mut cmd), &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+
+    let mut wrong = emu.command("login", "totp");
+    wrong
+        .args(emu.auth_args("totp"))
+        .args(["--mfa-code-command", "echo 000000"]);
+    let out = without_terminal(&mut wrong).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Cognito refused the code for SOFTWARE_TOKEN_MFA"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_mfa_user_without_a_code_source_or_terminal_fails_at_once() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("login", "totp");
+    cmd.args(emu.auth_args("totp"));
+    let started = std::time::Instant::now();
+    let out = without_terminal(&mut cmd).output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SOFTWARE_TOKEN_MFA") && err.contains("--mfa-code-command"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_sms_mfa_user_logs_in_with_a_code() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("login", "sms");
+    cmd.args(emu.auth_args("sms"))
+        .args(["--mfa-code-command", "echo 123456"]);
+    let out = without_terminal(&mut cmd).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The code was asked for: without one, the same login fails on SMS_MFA.
+    let mut bare = emu.command("login", "sms");
+    bare.args(emu.auth_args("sms"));
+    let out = without_terminal(&mut bare).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("SMS_MFA"), "{err}");
+}

@@ -103,6 +103,8 @@ os.environ.update(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+        # moto checks TOTP codes; every user's secret is "asdfasdfasdf".
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -116,6 +118,9 @@ USERS = {
     "newbie": {"temporary_password": "Temp-Pass-Word-1"},
     "newbie2": {"temporary_password": "Temp-Pass-Word-2"},
     "bob": {"password": "Another-Good-Pass-2"},
+    # MFA users: "totp" answers SOFTWARE_TOKEN_MFA (secret "asdfasdfasdf"), "sms" SMS_MFA.
+    "totp": {"password": "Totp-User-Pass-3"},
+    "sms": {"password": "Sms-User-Pass-4"},
 }
 
 VERBOSE = False
@@ -619,6 +624,7 @@ def seed(endpoint: str, which: str) -> dict:
                 UserPoolId=pool_id, Username=name, Password=info["password"],
                 Permanent=True,
             )
+    enrol_mfa_users(idp, pool_id)
     identity_pool_id = ident.create_identity_pool(
         IdentityPoolName=f"cognito_s3fs_{which}",
         AllowUnauthenticatedIdentities=False,
@@ -663,6 +669,20 @@ def seed(endpoint: str, which: str) -> dict:
         "buckets": list(content),
         "objects": objects,
     }
+
+
+def enrol_mfa_users(idp, pool_id: str) -> None:
+    """Gives "totp" a verified authenticator app and "sms" SMS MFA, both preferred."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    user = cognitoidp_backends[ACCOUNT_ID][REGION].user_pools[pool_id].users["totp"]
+    user.token_verified = True  # as after AssociateSoftwareToken + VerifySoftwareToken
+    idp.admin_set_user_mfa_preference(
+        UserPoolId=pool_id, Username="totp",
+        SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    idp.admin_set_user_mfa_preference(
+        UserPoolId=pool_id, Username="sms",
+        SMSMfaSettings={"Enabled": True, "PreferredMfa": True})
 
 
 LISTING_EXTRA = {"bucket": "gamma", "big": 3000, "tree": 50, "tree_files": 3}
