@@ -27,6 +27,9 @@ mod password;
 pub mod srp;
 mod srp_flow;
 
+#[cfg(test)]
+mod tests;
+
 use crate::auth::{AuthError, CognitoConfig, Secret, Tokens};
 
 pub use api::{SdkSignIn, SignInApi};
