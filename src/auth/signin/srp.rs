@@ -1,9 +1,9 @@
 //! Cognito's SRP-6a (`USER_SRP_AUTH`): the client side of the `PASSWORD_VERIFIER` step.
 //!
-//! Why it is written here rather than taken from a crate: `aws-cognito-srp` does the same
-//! math on `num-bigint`, whose values cannot be wiped and whose `modpow` is not constant
-//! time. This file uses `crypto-bigint` (already in the tree through `aws-sigv4`): fixed-size,
-//! constant-time Montgomery arithmetic whose integers implement `Zeroize`.
+//! Why it is written here rather than taken from a crate: the math is small, and
+//! `crypto-bigint` (already in the tree through `aws-sigv4`) gives fixed-size,
+//! constant-time Montgomery arithmetic whose integers implement `Zeroize`, so the
+//! password-derived values can be wiped. (`aws-cognito-srp` was not audited for this.)
 //!
 //! The protocol, as Cognito's own clients (amazon-cognito-identity-js, pycognito) run it:
 //! - the 3072-bit group of RFC 5054, g = 2, k = H(pad(N) | pad(g));
