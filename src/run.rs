@@ -100,7 +100,6 @@ fn sign_in_settings(args: &CognitoArgs) -> SignInSettings {
             AuthFlowArg::Password => AuthFlow::Password,
         },
         mfa_code_command: args.mfa_code_command.clone().map(Secret::new),
-        ..SignInSettings::default()
     }
 }
 

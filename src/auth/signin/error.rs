@@ -16,20 +16,6 @@ pub enum SignInError {
     CodeCommand(String),
     #[error("Cognito refused the code for {challenge}: {message}")]
     CodeRefused { challenge: String, message: String },
-    #[error("Cognito requires this user to set up MFA (MFA_SETUP): run `cognito-s3fs login` on a terminal once to enrol an authenticator app")]
-    MfaSetupNeedsTerminal,
-    #[error("Cognito requires this user to set up MFA with {offered}, which cognito-s3fs cannot enrol; set it up in the hosted UI or an app, then try again")]
-    MfaSetupUnsupported { offered: String },
-    #[error("Cognito asks which MFA to use (SELECT_MFA_TYPE, offering {offered}): give --mfa-type totp|sms|email or run on a terminal")]
-    NoMfaType { offered: String },
-    #[error(
-        "--mfa-type {wanted} is not among the MFA types Cognito offers for this user: {offered}"
-    )]
-    MfaTypeNotOffered { wanted: String, offered: String },
-    #[error("Cognito offers only {offered} as a first sign-in factor; WEB_AUTHN (passkeys) is not supported by cognito-s3fs")]
-    OnlyWebAuthn { offered: String },
-    #[error("Cognito offers {offered} as first factors, none of which cognito-s3fs can use with what was given (a password, or --first-factor email-otp|sms-otp)")]
-    NoUsableFactor { offered: String },
     #[error("cannot answer Cognito's SRP challenge: {0}")]
     Srp(#[from] SrpError),
 }

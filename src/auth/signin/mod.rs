@@ -44,7 +44,6 @@ pub enum AuthFlow {
     Auto,
     Srp,
     Password,
-    UserAuth,
 }
 
 impl AuthFlow {
@@ -54,24 +53,8 @@ impl AuthFlow {
             AuthFlow::Auto => "auto",
             AuthFlow::Srp => "USER_SRP_AUTH",
             AuthFlow::Password => "USER_PASSWORD_AUTH",
-            AuthFlow::UserAuth => "USER_AUTH",
         }
     }
-}
-
-/// `--mfa-type`: the answer to `SELECT_MFA_TYPE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MfaType {
-    Totp,
-    Sms,
-    Email,
-}
-
-/// `--first-factor`: a passwordless USER_AUTH sign-in with a one-time code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FirstFactor {
-    EmailOtp,
-    SmsOtp,
 }
 
 /// How to sign in, from the command line.
@@ -81,8 +64,6 @@ pub struct SignInSettings {
     /// Run with `sh -c`; the first line of its output is the code. A [`Secret`]: it may
     /// hold a TOTP seed (`oathtool --totp -b SEED`).
     pub mfa_code_command: Option<Secret>,
-    pub mfa_type: Option<MfaType>,
-    pub first_factor: Option<FirstFactor>,
 }
 
 /// Signs in with `settings.flow` (for `auto`, the first flow the app client allows).
@@ -99,7 +80,6 @@ pub async fn sign_in<'a>(
         AuthFlow::Auto => &[AuthFlow::Srp, AuthFlow::Password],
         AuthFlow::Srp => &[AuthFlow::Srp],
         AuthFlow::Password => &[AuthFlow::Password],
-        AuthFlow::UserAuth => &[AuthFlow::UserAuth],
     };
     let mut ctx = challenge::Ctx::new(api, cfg, settings, password, interaction);
     let mut tried = Vec::new();
@@ -128,7 +108,6 @@ async fn run_flow(ctx: &mut challenge::Ctx<'_>, flow: AuthFlow) -> Result<Tokens
     let first = match flow {
         AuthFlow::Srp => srp_flow::initiate(ctx).await?,
         AuthFlow::Password | AuthFlow::Auto => password::initiate(ctx).await?,
-        AuthFlow::UserAuth => return Err(AuthError::UnsupportedChallenge("USER_AUTH".into())),
     };
     challenge::finish(ctx, first).await
 }

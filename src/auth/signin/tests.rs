@@ -223,7 +223,6 @@ async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin
     let settings = SignInSettings {
         flow: AuthFlow::Password,
         mfa_code_command: Some(Secret::new("printf '123456\\nignored\\n'".into())),
-        ..SignInSettings::default()
     };
     let fake = FakeCognito::default();
     fake.initiate.lock().push_back(Ok(mfa()));
