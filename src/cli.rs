@@ -41,7 +41,7 @@ pub struct CognitoArgs {
     #[arg(long, value_name = "P", help_heading = "Cognito")]
     pub user_pool_id: Option<String>,
 
-    /// App client id of the user pool (USER_PASSWORD_AUTH must be enabled for it).
+    /// App client id of the user pool.
     #[arg(long, value_name = "C", help_heading = "Cognito")]
     pub client_id: Option<String>,
 
@@ -72,10 +72,40 @@ pub struct CognitoArgs {
     #[arg(long, value_name = "F", help_heading = "Cognito")]
     pub client_secret_file: Option<PathBuf>,
 
+    /// How to sign in. `auto` uses USER_SRP_AUTH (the password never leaves the machine)
+    /// and falls back to USER_PASSWORD_AUTH when Cognito answers that SRP is not enabled
+    /// for the app client (USER_AUTH, choice-based sign-in, is not supported yet).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FLOW",
+        default_value = "auto",
+        help_heading = "Cognito"
+    )]
+    pub auth_flow: AuthFlowArg,
+
+    /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP) from this command, run with
+    /// `sh -c`: the first line it prints is the code (e.g. `oathtool --totp -b SEED`, a
+    /// password manager). Without it, the code is asked for on the terminal; with neither,
+    /// the login fails at once. The daemon's re-logins use it too.
+    #[arg(long, value_name = "CMD", help_heading = "Cognito")]
+    pub mfa_code_command: Option<String>,
+
     /// Answer a NEW_PASSWORD_REQUIRED challenge (first login with a temporary password) with
     /// the password in this file. Without it, the new password is asked for on the terminal.
     #[arg(long, value_name = "F", help_heading = "Cognito")]
     pub new_password_file: Option<PathBuf>,
+}
+
+/// `--auth-flow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthFlowArg {
+    /// USER_SRP_AUTH, else USER_PASSWORD_AUTH, as the app client allows.
+    Auto,
+    /// USER_SRP_AUTH only.
+    Srp,
+    /// USER_PASSWORD_AUTH only.
+    Password,
 }
 
 /// Where S3 (and Cognito) answer.

@@ -14,11 +14,12 @@ use crate::auth::secret::{
     prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, secret_from_bytes,
     SecretInputError,
 };
+use crate::auth::signin::{AuthFlow, SignInSettings};
 use crate::auth::transport::check_cognito_endpoints;
 use crate::auth::{
     sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
 };
-use crate::cli::{CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
+use crate::cli::{AuthFlowArg, CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
@@ -35,6 +36,7 @@ type Fallible<T> = Result<T, String>;
 /// Everything needed to log in through Cognito.
 struct Login {
     config: CognitoConfig,
+    sign_in: SignInSettings,
     password: Secret,
     new_password: Option<Secret>,
 }
@@ -86,9 +88,21 @@ fn cognito_login(args: &CognitoArgs, env_password: EnvPassword) -> Fallible<Opti
             identity_pool_id: args.identity_pool_id.clone().unwrap_or_default(),
             username,
         },
+        sign_in: sign_in_settings(args),
         password,
         new_password,
     }))
+}
+
+fn sign_in_settings(args: &CognitoArgs) -> SignInSettings {
+    SignInSettings {
+        flow: match args.auth_flow {
+            AuthFlowArg::Auto => AuthFlow::Auto,
+            AuthFlowArg::Srp => AuthFlow::Srp,
+            AuthFlowArg::Password => AuthFlow::Password,
+        },
+        mfa_code_command: args.mfa_code_command.clone().map(Secret::new),
+    }
 }
 
 /// `--region`, else AWS_REGION / AWS_DEFAULT_REGION, else the prefix of the user pool id.
@@ -198,16 +212,21 @@ fn sign_in_once(login: &mut Login, endpoint: &EndpointArgs) -> Fallible<SignedIn
     let password = login.password.clone();
     let mut source = new_password_source(login.new_password.take());
     let config = login.config.clone();
+    let settings = login.sign_in.clone();
     let result = rt.block_on(async {
         let sdk = sdk_config(Some(&config.region), endpoint, true).await;
         check_cognito_endpoints(&sdk)?;
-        let client = CognitoClient::new(config, &sdk);
-        sign_in(&client, password, Some(&mut source))
-            .await
-            .map_err(|e| e.to_string())
+        let client = CognitoClient::new(config, &sdk).with_sign_in(settings);
+        let signed_in = sign_in(&client, password, Some(&mut source)).await;
+        Ok::<_, String>((signed_in, client.flow_used()))
     });
     drop(rt);
-    result
+    let (signed_in, flow) = result?;
+    // The daemon's re-logins use the flow that worked.
+    if let Some(flow) = flow {
+        login.sign_in.flow = flow;
+    }
+    signed_in.map_err(|e| e.to_string())
 }
 
 /// `cognito-s3fs login`.
@@ -324,7 +343,7 @@ pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
             Err(e) => return finish(Err(format!("cannot start the daemon: {e}"))),
         }
     };
-    let cognito = login.map(|l| l.config).zip(signed_in);
+    let cognito = login.map(|l| (l.config, l.sign_in)).zip(signed_in);
     match serve(&args, &mountpoint, cognito, &mut ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -358,7 +377,7 @@ fn init_mount_logging(args: &MountArgs) -> Fallible<()> {
 fn serve(
     args: &MountArgs,
     mountpoint: &Path,
-    cognito: Option<(CognitoConfig, SignedIn)>,
+    cognito: Option<((CognitoConfig, SignInSettings), SignedIn)>,
     ready: &mut Ready,
 ) -> Fallible<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -370,7 +389,7 @@ fn serve(
     let stop = Arc::new(Notify::new());
     let region = cognito
         .as_ref()
-        .map(|(c, _)| c.region.clone())
+        .map(|((c, _), _)| c.region.clone())
         .or_else(|| args.cognito.region.clone());
     let sdk = rt.block_on(sdk_config(
         region.as_deref(),
@@ -380,9 +399,9 @@ fn serve(
     let mut s3 =
         aws_sdk_s3::config::Builder::from(&sdk).force_path_style(wants_path_style(&args.endpoint));
     let mut invalidator: Option<Arc<dyn CredentialsInvalidator>> = None;
-    if let Some((config, signed_in)) = cognito {
+    if let Some(((config, settings), signed_in)) = cognito {
         let identity = signed_in.identity_id.clone();
-        let backend = Arc::new(CognitoClient::new(config, &sdk));
+        let backend = Arc::new(CognitoClient::new(config, &sdk).with_sign_in(settings));
         let provider = CognitoCredentialsProvider::new(backend, signed_in);
         rt.spawn(provider.clone().run_refresher(stop.clone()));
         tracing::info!(identity_id = %identity, "logged in through Cognito");

@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentity::error::ProvideErrorMetadata;
-use aws_sdk_cognitoidentityprovider::types::{
-    AuthFlowType, AuthenticationResultType, ChallengeNameType,
-};
+use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, AuthenticationResultType};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -18,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::error::AuthError;
 use super::secret::{Secret, SecretInputError};
+use super::signin::{sign_in, AuthFlow, Interaction, SdkSignIn, SignInSettings};
 
 /// Where a user pool, its app client and its identity pool are.
 #[derive(Clone, Debug)]
@@ -94,11 +93,14 @@ pub trait IdentityBackend: Send + Sync + 'static {
 }
 
 /// The real Cognito clients.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CognitoClient {
     config: CognitoConfig,
     idp: aws_sdk_cognitoidentityprovider::Client,
     identity: aws_sdk_cognitoidentity::Client,
+    sign_in: SignInSettings,
+    /// The flow that worked, once one has: re-logins use it.
+    worked: parking_lot::Mutex<Option<AuthFlow>>,
 }
 
 impl CognitoClient {
@@ -107,49 +109,31 @@ impl CognitoClient {
             config,
             idp: aws_sdk_cognitoidentityprovider::Client::new(sdk),
             identity: aws_sdk_cognitoidentity::Client::new(sdk),
+            sign_in: SignInSettings::default(),
+            worked: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// How to sign in (`--auth-flow`, MFA options); the default is `auto`.
+    pub fn with_sign_in(mut self, settings: SignInSettings) -> Self {
+        self.sign_in = settings;
+        self
+    }
+
+    /// The flow the last sign-in used.
+    pub fn flow_used(&self) -> Option<AuthFlow> {
+        *self.worked.lock()
     }
 
     pub fn config(&self) -> &CognitoConfig {
         &self.config
-    }
-
-    async fn respond_new_password(
-        &self,
-        session: Option<String>,
-        new_password: &Secret,
-    ) -> Result<Tokens, AuthError> {
-        let cfg = &self.config;
-        let mut call = self
-            .idp
-            .respond_to_auth_challenge()
-            .client_id(&cfg.client_id)
-            .challenge_name(ChallengeNameType::NewPasswordRequired)
-            .set_session(session)
-            .challenge_responses("USERNAME", &cfg.username)
-            .challenge_responses("NEW_PASSWORD", new_password.expose());
-        if let Some(hash) = cfg.secret_hash(&cfg.username) {
-            call = call.challenge_responses("SECRET_HASH", hash.expose());
-        }
-        let mut out = call
-            .send()
-            .await
-            .map_err(|e| classify("RespondToAuthChallenge", &cfg.username, e))?;
-        match out.authentication_result.as_mut() {
-            Some(result) => tokens_from(result, None),
-            None => Err(AuthError::UnsupportedChallenge(
-                out.challenge_name()
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_else(|| "unknown".into()),
-            )),
-        }
     }
 }
 
 /// The tokens of an answer, moved out of it (not copied) into [`Secret`]s: a string left in
 /// the answer would be freed without being wiped. The access token is not used but is
 /// wiped all the same.
-fn tokens_from(
+pub(crate) fn tokens_from(
     result: &mut AuthenticationResultType,
     old_refresh: Option<&Secret>,
 ) -> Result<Tokens, AuthError> {
@@ -199,7 +183,7 @@ fn take_string(mut held: Zeroizing<String>) -> String {
 }
 
 /// Turns a Cognito SDK error into one clear [`AuthError`].
-fn classify<E, R>(
+pub(crate) fn classify<E, R>(
     op: &'static str,
     username: &str,
     err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -228,47 +212,36 @@ where
 
 #[async_trait]
 impl IdentityBackend for CognitoClient {
+    /// Signs in with the configured flow (after a first success, the flow that worked).
+    /// Only the first sign-in, which gets a new-password source, may prompt.
     async fn login(
         &self,
         password: &mut Secret,
         new_password: Option<NewPasswordSource<'_>>,
     ) -> Result<Tokens, AuthError> {
-        let cfg = &self.config;
-        let mut call = self
-            .idp
-            .initiate_auth()
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .client_id(&cfg.client_id)
-            .auth_parameters("USERNAME", &cfg.username)
-            .auth_parameters("PASSWORD", password.expose());
-        if let Some(hash) = cfg.secret_hash(&cfg.username) {
-            call = call.auth_parameters("SECRET_HASH", hash.expose());
+        let mut settings = self.sign_in.clone();
+        if let Some(flow) = self.flow_used() {
+            settings.flow = flow;
         }
-        let mut out = call
-            .send()
-            .await
-            .map_err(|e| classify("InitiateAuth", &cfg.username, e))?;
-        if let Some(result) = out.authentication_result.as_mut() {
-            return tokens_from(result, None);
-        }
-        match out.challenge_name() {
-            Some(ChallengeNameType::NewPasswordRequired) => {
-                let source = new_password.ok_or(AuthError::NewPasswordRequired)?;
-                let fresh = source().map_err(|e| match e {
-                    SecretInputError::NoTerminal { .. } => AuthError::NewPasswordRequired,
-                    other => AuthError::Input(other),
-                })?;
-                let tokens = self
-                    .respond_new_password(out.session.take(), &fresh)
-                    .await?;
-                *password = fresh;
-                Ok(tokens)
-            }
-            Some(other) => Err(AuthError::UnsupportedChallenge(other.as_str().to_owned())),
-            None => Err(AuthError::Protocol(
-                "Cognito answered InitiateAuth with neither tokens nor a challenge".into(),
-            )),
-        }
+        let api = SdkSignIn {
+            idp: &self.idp,
+            username: &self.config.username,
+        };
+        let prompts = new_password.is_some();
+        // Shortens the source's lifetime to the borrows of this call (a coercion that
+        // `Option` does not do by itself).
+        #[allow(clippy::manual_map, clippy::needless_match)]
+        let new_password: Option<NewPasswordSource<'_>> = match new_password {
+            Some(source) => Some(source),
+            None => None,
+        };
+        let interaction = Interaction {
+            prompts,
+            new_password,
+        };
+        let (tokens, flow) = sign_in(&api, &self.config, &settings, password, interaction).await?;
+        *self.worked.lock() = Some(flow);
+        Ok(tokens)
     }
 
     async fn refresh(&self, refresh_token: &Secret) -> Result<Tokens, AuthError> {

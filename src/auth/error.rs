@@ -41,6 +41,8 @@ pub enum AuthError {
     /// No valid credentials are left, and the next refresh attempt is not due yet.
     #[error("no valid AWS credentials: the last refresh failed ({last}); the next attempt is in {retry_in}s")]
     RetryLater { last: String, retry_in: u64 },
+    #[error(transparent)]
+    SignIn(#[from] super::signin::SignInError),
 }
 
 impl AuthError {

@@ -9,8 +9,8 @@ pub mod cognito;
 pub mod error;
 pub mod provider;
 pub mod secret;
-pub mod transport;
 pub mod signin;
+pub mod transport;
 
 #[cfg(test)]
 mod provider_tests;

@@ -475,7 +475,9 @@ impl CredentialsInvalidator for CognitoCredentialsProvider {
             return;
         }
         held.dead = true;
-        tracing::info!("S3 refused the AWS credentials as expired; fetching new ones before the retry");
+        tracing::info!(
+            "S3 refused the AWS credentials as expired; fetching new ones before the retry"
+        );
     }
 }
 

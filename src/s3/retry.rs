@@ -101,7 +101,10 @@ impl<S: ObjectStore> RetryingStore<S> {
     }
 
     /// Tells `credentials` about every `ExpiredToken` answer before it is retried.
-    pub fn with_invalidator(mut self, credentials: std::sync::Arc<dyn CredentialsInvalidator>) -> Self {
+    pub fn with_invalidator(
+        mut self,
+        credentials: std::sync::Arc<dyn CredentialsInvalidator>,
+    ) -> Self {
         self.credentials = Some(credentials);
         self
     }

@@ -13,7 +13,11 @@ What it does:
 * starts a recording proxy on another free loopback port that forwards every
   request verbatim to moto, counts requests per operation and can inject
   faults (see ``ProxyState``);
-* seeds a user pool, two app clients, an identity pool, users and buckets;
+* seeds a user pool, five app clients (SRP and password flows with and without a
+  secret; password flow only; the
+  default flows, SRP only, with and without a secret), an identity pool, users and buckets;
+* makes moto's Cognito stricter, as AWS is: InitiateAuth refuses flows an app client does
+  not allow, and USER_SRP_AUTH checks the password claim for real (patch_moto_cognito);
 * writes the state file atomically (tmp + rename) as JSON:
 
     {"endpoint": "http://127.0.0.1:MOTO_PORT",
@@ -23,6 +27,10 @@ What it does:
      "client_id": "...",            # app client without secret
      "secret_client_id": "...",     # app client with a secret
      "client_secret": "...",
+     "srp_client_id": "...",        # default flows only: USER_SRP_AUTH, no password flow
+     "password_client_id": "...",   # USER_PASSWORD_AUTH and refresh only, no SRP
+     "srp_secret_client_id": "...", # the same, with a secret
+     "srp_client_secret": "...",
      "identity_pool_id": "us-east-1:...",
      "users": {"alice": {"password": ...}, "newbie": {"temporary_password": ...},
                "bob": {"password": ...}},
@@ -95,6 +103,8 @@ os.environ.update(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+        # moto checks TOTP codes; every user's secret is "asdfasdfasdf".
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -108,6 +118,9 @@ USERS = {
     "newbie": {"temporary_password": "Temp-Pass-Word-1"},
     "newbie2": {"temporary_password": "Temp-Pass-Word-2"},
     "bob": {"password": "Another-Good-Pass-2"},
+    # MFA users: "totp" answers SOFTWARE_TOKEN_MFA (secret "asdfasdfasdf"), "sms" SMS_MFA.
+    "totp": {"password": "Totp-User-Pass-3"},
+    "sms": {"password": "Sms-User-Pass-4"},
 }
 
 VERBOSE = False
@@ -579,7 +592,7 @@ def seed(endpoint: str, which: str) -> dict:
     s3 = boto3.client("s3", **kw)
 
     pool_id = idp.create_user_pool(PoolName=f"cognito-s3fs-{which}")["UserPool"]["Id"]
-    flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    flows = ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     client_id = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="cli-public", GenerateSecret=False,
         ExplicitAuthFlows=flows,
@@ -587,6 +600,18 @@ def seed(endpoint: str, which: str) -> dict:
     secret_client = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="cli-secret", GenerateSecret=True,
         ExplicitAuthFlows=flows,
+    )["UserPoolClient"]
+    # No SRP: `auto` falls back to USER_PASSWORD_AUTH.
+    password_client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-password-only", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    # The default flows of an app client made without ExplicitAuthFlows: SRP, no password.
+    srp_client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-srp-only", GenerateSecret=False,
+    )["UserPoolClient"]["ClientId"]
+    srp_secret_client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-srp-secret", GenerateSecret=True,
     )["UserPoolClient"]
     for name, info in USERS.items():
         temp = info.get("temporary_password", "Initial-Temp-Pass-9")
@@ -599,6 +624,7 @@ def seed(endpoint: str, which: str) -> dict:
                 UserPoolId=pool_id, Username=name, Password=info["password"],
                 Permanent=True,
             )
+    enrol_mfa_users(idp, pool_id)
     identity_pool_id = ident.create_identity_pool(
         IdentityPoolName=f"cognito_s3fs_{which}",
         AllowUnauthenticatedIdentities=False,
@@ -634,11 +660,29 @@ def seed(endpoint: str, which: str) -> dict:
         "client_id": client_id,
         "secret_client_id": secret_client["ClientId"],
         "client_secret": secret_client["ClientSecret"],
+        "srp_client_id": srp_client_id,
+        "password_client_id": password_client_id,
+        "srp_secret_client_id": srp_secret_client["ClientId"],
+        "srp_client_secret": srp_secret_client["ClientSecret"],
         "identity_pool_id": identity_pool_id,
         "users": USERS,
         "buckets": list(content),
         "objects": objects,
     }
+
+
+def enrol_mfa_users(idp, pool_id: str) -> None:
+    """Gives "totp" a verified authenticator app and "sms" SMS MFA, both preferred."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    user = cognitoidp_backends[ACCOUNT_ID][REGION].user_pools[pool_id].users["totp"]
+    user.token_verified = True  # as after AssociateSoftwareToken + VerifySoftwareToken
+    idp.admin_set_user_mfa_preference(
+        UserPoolId=pool_id, Username="totp",
+        SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    idp.admin_set_user_mfa_preference(
+        UserPoolId=pool_id, Username="sms",
+        SMSMfaSettings={"Enabled": True, "PreferredMfa": True})
 
 
 LISTING_EXTRA = {"bucket": "gamma", "big": 3000, "tree": 50, "tree_files": 3}
@@ -663,6 +707,109 @@ def seed_listing(endpoint: str) -> dict:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(put, keys))
     return {"listing": extra}
+
+
+# --------------------------------------------------------------------------
+# Cognito fidelity: app-client flows and a real SRP verifier
+# --------------------------------------------------------------------------
+
+# What an app client created without ExplicitAuthFlows allows.
+DEFAULT_FLOWS = ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH"]
+# Cognito's own words when a flow is not enabled for the app client.
+NOT_ENABLED = {
+    "USER_SRP_AUTH": "USER_SRP_AUTH is not enabled for the client.",
+    "USER_PASSWORD_AUTH": "USER_PASSWORD_AUTH flow not enabled for this client",
+    "USER_AUTH": "USER_AUTH flow not enabled for this client",
+}
+SRP_TIMESTAMP = r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d? \d\d:\d\d:\d\d UTC \d{4}$"
+
+
+def patch_moto_cognito() -> None:
+    """Makes moto's InitiateAuth honour each app client's ExplicitAuthFlows, and its
+    USER_SRP_AUTH a real SRP-6a server (salt, B from the user's password verifier, a
+    base64 SECRET_BLOCK, USER_ID_FOR_SRP = the user's username, the claim signature and
+    its timestamp format checked), so a wrong password fails as on AWS. Out of the box,
+    moto's SRP is shape only and accepts any signature."""
+    import base64, hashlib, hmac, re, secrets
+    from moto.cognitoidp import models as m
+    from moto.cognitoidp.exceptions import InvalidParameterException, NotAuthorizedError
+    from pycognito import aws_srp as srp
+
+    big_n, g = srp.hex_to_long(srp.N_HEX), 2
+    k = srp.hex_to_long(srp.hex_hash("00" + srp.N_HEX + "02"))
+    pending: dict[str, dict] = {}
+    orig_initiate = m.CognitoIdpBackend.initiate_auth
+    orig_respond = m.CognitoIdpBackend.respond_to_auth_challenge
+
+    def find_client(backend, client_id):
+        for pool in backend.user_pools.values():
+            if client_id in pool.clients:
+                return pool, pool.clients[client_id]
+        return None, None
+
+    def initiate_auth(self, client_id, auth_flow, auth_parameters):
+        pool, client = find_client(self, client_id)
+        if client is not None and auth_flow in NOT_ENABLED:
+            flows = client.extended_config.get("ExplicitAuthFlows") or DEFAULT_FLOWS
+            if f"ALLOW_{auth_flow}" not in flows:
+                raise InvalidParameterException(NOT_ENABLED[auth_flow])
+        out = orig_initiate(self, client_id, auth_flow, auth_parameters)
+        if auth_flow != "USER_SRP_AUTH":
+            return out
+        user = self.admin_get_user(pool.id, auth_parameters["USERNAME"])
+        big_a = int(auth_parameters["SRP_A"], 16)
+        if big_a % big_n == 0:
+            raise NotAuthorizedError("Incorrect username or password.")
+        pool_name = pool.id.split("_", 1)[1]
+        salt = secrets.token_hex(16)
+        x = srp.hex_to_long(srp.hex_hash(srp.pad_hex(salt) + srp.hash_sha256(
+            f"{pool_name}{user.username}:{user.password}".encode())))
+        v = pow(g, x, big_n)
+        b = secrets.randbelow(big_n)
+        big_b = (k * v + pow(g, b, big_n)) % big_n
+        block = base64.standard_b64encode(secrets.token_bytes(48)).decode()
+        pending[block] = {"session": out["Session"], "a": big_a, "b": b, "B": big_b, "v": v,
+                          "user": user.username, "pool_name": pool_name}
+        out["ChallengeParameters"].update(
+            SALT=salt, SRP_B=f"{big_b:x}", SECRET_BLOCK=block,
+            USER_ID_FOR_SRP=user.username, USERNAME=user.username)
+        return out
+
+    def check_claim(client, st, responses):
+        if responses.get("USERNAME") != st["user"]:
+            raise NotAuthorizedError("Incorrect username or password.")
+        if client.generate_secret and not m.check_secret_hash(
+                client.secret, client.id, st["user"], responses.get("SECRET_HASH")):
+            raise NotAuthorizedError("Unable to verify secret hash for client")
+        stamp = responses.get("TIMESTAMP") or ""
+        if not re.match(SRP_TIMESTAMP, stamp):
+            raise InvalidParameterException("TIMESTAMP format is invalid")
+        u = srp.calculate_u(st["a"], st["B"])
+        s_val = pow(st["a"] * pow(st["v"], u, big_n), st["b"], big_n)
+        key = srp.compute_hkdf(bytes.fromhex(srp.pad_hex(s_val)), bytes.fromhex(srp.pad_hex(u)))
+        msg = (st["pool_name"].encode() + st["user"].encode()
+               + base64.standard_b64decode(responses["PASSWORD_CLAIM_SECRET_BLOCK"]) + stamp.encode())
+        want = base64.standard_b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(want, responses.get("PASSWORD_CLAIM_SIGNATURE") or ""):
+            raise NotAuthorizedError("Incorrect username or password.")
+
+    def respond_to_auth_challenge(self, session, client_id, challenge_name, responses):
+        if challenge_name == "PASSWORD_VERIFIER":
+            st = pending.pop(responses.get("PASSWORD_CLAIM_SECRET_BLOCK") or "", None)
+            _, client = find_client(self, client_id)
+            if st is None or client is None:
+                raise NotAuthorizedError("Invalid session for the user.")
+            check_claim(client, st, responses)
+            responses = dict(responses, PASSWORD_CLAIM_SECRET_BLOCK=st["session"])
+        out = orig_respond(self, session, client_id, challenge_name, responses)
+        params = out.get("ChallengeParameters") or {}
+        for key, value in params.items():  # Cognito's parameters are strings (JSON lists)
+            if isinstance(value, list):
+                params[key] = json.dumps(value)
+        return out
+
+    m.CognitoIdpBackend.initiate_auth = initiate_auth
+    m.CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge
 
 
 def write_state(path: str, state: dict) -> None:
@@ -706,6 +853,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     from moto.server import ThreadedMotoServer
+
+    patch_moto_cognito()
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

@@ -1,9 +1,9 @@
 //! Cognito's SRP-6a (`USER_SRP_AUTH`): the client side of the `PASSWORD_VERIFIER` step.
 //!
-//! Why it is written here rather than taken from a crate: `aws-cognito-srp` does the same
-//! math on `num-bigint`, whose values cannot be wiped and whose `modpow` is not constant
-//! time. This file uses `crypto-bigint` (already in the tree through `aws-sigv4`): fixed-size,
-//! constant-time Montgomery arithmetic whose integers implement `Zeroize`.
+//! Why it is written here rather than taken from a crate: the math is small, and
+//! `crypto-bigint` (already in the tree through `aws-sigv4`) gives fixed-size,
+//! constant-time Montgomery arithmetic whose integers implement `Zeroize`, so the
+//! password-derived values can be wiped. (`aws-cognito-srp` was not audited for this.)
 //!
 //! The protocol, as Cognito's own clients (amazon-cognito-identity-js, pycognito) run it:
 //! - the 3072-bit group of RFC 5054, g = 2, k = H(pad(N) | pad(g));
@@ -57,7 +57,9 @@ pub enum SrpError {
     BadNumber(&'static str),
     #[error("the challenge's SECRET_BLOCK is not base64")]
     BadSecretBlock,
-    #[error("the server's SRP_B is 0 mod N; refusing to answer (a genuine Cognito never sends it)")]
+    #[error(
+        "the server's SRP_B is 0 mod N; refusing to answer (a genuine Cognito never sends it)"
+    )]
     ZeroB,
     #[error("the SRP scrambling value u is 0; refusing to answer")]
     ZeroU,
@@ -163,10 +165,12 @@ impl SrpClient {
         if bool::from(big_b.rem(&modulus()).is_zero()) {
             return Err(SrpError::ZeroB);
         }
-        let u = u256(&Sha256::new()
-            .chain_update(padded(&self.big_a))
-            .chain_update(padded(&big_b))
-            .finalize());
+        let u = u256(
+            &Sha256::new()
+                .chain_update(padded(&self.big_a))
+                .chain_update(padded(&big_b))
+                .finalize(),
+        );
         if bool::from(u.is_zero()) {
             return Err(SrpError::ZeroU);
         }
@@ -193,10 +197,12 @@ impl SrpClient {
 
 /// k = H(pad(N) | pad(g)).
 fn multiplier() -> U256 {
-    u256(&Sha256::new()
-        .chain_update(padded(&N))
-        .chain_update([2u8])
-        .finalize())
+    u256(
+        &Sha256::new()
+            .chain_update(padded(&N))
+            .chain_update([2u8])
+            .finalize(),
+    )
 }
 
 /// x = H(pad(salt) | H(pool name | user id | ":" | password)), wiped on drop.
@@ -246,7 +252,10 @@ fn uint_from_be(bytes: &[u8]) -> Option<U3072> {
 /// The shortest big-endian bytes of `n` (one zero byte for 0).
 fn minimal_be(n: &U3072) -> Vec<u8> {
     let bytes = n.to_be_bytes();
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len() - 1);
     bytes[start..].to_vec()
 }
 

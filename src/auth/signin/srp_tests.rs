@@ -10,13 +10,21 @@ use crate::auth::{CognitoConfig, Secret};
 fn pycognito_vectors() -> Vec<serde_json::Value> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/setup.sh", python.display());
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh",
+        python.display()
+    );
     let out = Command::new(python)
         .arg(root.join("tests/support/srp_vectors.py"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -44,7 +52,11 @@ fn every_pycognito_vector_is_reproduced_byte_for_byte() {
         let s = |k: &str| v[k].as_str().unwrap();
         let client = SrpClient::with_private(&bytes_of_hex(s("a_hex")));
         let expect = &v["expect"];
-        assert_eq!(client.public_hex(), expect["srp_a"].as_str().unwrap(), "{name}: SRP_A");
+        assert_eq!(
+            client.public_hex(),
+            expect["srp_a"].as_str().unwrap(),
+            "{name}: SRP_A"
+        );
         let challenge = Challenge {
             user_id_for_srp: s("user_id_for_srp"),
             salt_hex: s("salt_hex"),
@@ -52,9 +64,19 @@ fn every_pycognito_vector_is_reproduced_byte_for_byte() {
             secret_block_b64: s("secret_block"),
         };
         let now = UNIX_EPOCH + Duration::from_secs(v["unix_time"].as_u64().unwrap());
-        let claim = client.claim(s("pool_id"), &challenge, s("password"), now).unwrap();
-        assert_eq!(claim.timestamp, expect["timestamp"].as_str().unwrap(), "{name}: TIMESTAMP");
-        assert_eq!(claim.signature, expect["signature"].as_str().unwrap(), "{name}: signature");
+        let claim = client
+            .claim(s("pool_id"), &challenge, s("password"), now)
+            .unwrap();
+        assert_eq!(
+            claim.timestamp,
+            expect["timestamp"].as_str().unwrap(),
+            "{name}: TIMESTAMP"
+        );
+        assert_eq!(
+            claim.signature,
+            expect["signature"].as_str().unwrap(),
+            "{name}: signature"
+        );
         let hash = config_for(v).secret_hash(s("user_id_for_srp"));
         assert_eq!(
             hash.as_ref().map(Secret::expose),
@@ -70,13 +92,26 @@ fn the_vectors_cover_the_pitfalls() {
     let any = |f: &dyn Fn(&serde_json::Value) -> bool| vectors.iter().any(f);
     let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_owned();
     assert!(any(&|v| s(v, "srp_b_hex").len() % 2 == 1), "odd-length B");
-    assert!(any(&|v| s(v, "srp_b_hex").len() == 768 && s(v, "srp_b_hex").as_str() > "8"));
-    assert!(any(&|v| s(v, "salt_hex").starts_with("00")), "salt with leading zeros");
+    assert!(any(
+        &|v| s(v, "srp_b_hex").len() == 768 && s(v, "srp_b_hex").as_str() > "8"
+    ));
+    assert!(
+        any(&|v| s(v, "salt_hex").starts_with("00")),
+        "salt with leading zeros"
+    );
     assert!(any(&|v| s(v, "salt_hex").len() % 2 == 1), "odd-length salt");
-    assert!(any(&|v| s(v, "user_id_for_srp") != s(v, "username")), "alias user id");
+    assert!(
+        any(&|v| s(v, "user_id_for_srp") != s(v, "username")),
+        "alias user id"
+    );
     assert!(any(&|v| v["client_secret"].is_string()), "client secret");
-    assert!(any(&|v| s(&v["expect"], "srp_a").len() == 768 && s(&v["expect"], "srp_a").as_str() >= "8"));
-    assert!(any(&|v| s(&v["expect"], "timestamp").contains(" 2 ")), "one-digit day");
+    assert!(any(
+        &|v| s(&v["expect"], "srp_a").len() == 768 && s(&v["expect"], "srp_a").as_str() >= "8"
+    ));
+    assert!(
+        any(&|v| s(&v["expect"], "timestamp").contains(" 2 ")),
+        "one-digit day"
+    );
 }
 
 #[test]
@@ -124,17 +159,29 @@ fn malformed_challenges_are_refused_not_tolerated() {
     let now = SystemTime::now();
     let mut c = challenge_with_b("1234");
     c.secret_block_b64 = "5b0b1b2c-not-base64!";
-    assert_eq!(client.claim("p_x", &c, "pw", now), Err(SrpError::BadSecretBlock));
+    assert_eq!(
+        client.claim("p_x", &c, "pw", now),
+        Err(SrpError::BadSecretBlock)
+    );
     let too_big = "1".repeat(769);
     let c = challenge_with_b(&too_big);
-    assert_eq!(client.claim("p_x", &c, "pw", now), Err(SrpError::BadNumber("SRP_B")));
+    assert_eq!(
+        client.claim("p_x", &c, "pw", now),
+        Err(SrpError::BadNumber("SRP_B"))
+    );
     let c = challenge_with_b("12g4");
-    assert_eq!(client.claim("p_x", &c, "pw", now), Err(SrpError::BadNumber("SRP_B")));
+    assert_eq!(
+        client.claim("p_x", &c, "pw", now),
+        Err(SrpError::BadNumber("SRP_B"))
+    );
 }
 
 #[test]
 fn each_exchange_draws_a_new_private_value() {
     let (one, two) = (SrpClient::new().unwrap(), SrpClient::new().unwrap());
     assert_ne!(one.public_hex(), two.public_hex());
-    assert!(one.public_hex().len() > 700, "A is a full-size group element");
+    assert!(
+        one.public_hex().len() > 700,
+        "A is a full-size group element"
+    );
 }

@@ -1,0 +1,26 @@
+//! What can stop a sign-in beyond Cognito's own refusals, each with the line a user acts on.
+
+use super::srp::SrpError;
+use super::AuthFlow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("no sign-in flow is enabled for this app client: tried {}; Cognito answered: {last}. An administrator enables one with `aws cognito-idp update-user-pool-client --explicit-auth-flows ALLOW_USER_SRP_AUTH ALLOW_REFRESH_TOKEN_AUTH ...` (or, in the console: App client > Authentication flows)", names(.tried))]
+    NoFlowEnabled { tried: Vec<AuthFlow>, last: String },
+    #[error("Cognito asks for {challenge} ({what}) and there is no way to read it: give --mfa-code-command CMD (the first line it prints is the code) or run on a terminal")]
+    NoCodeSource {
+        challenge: String,
+        what: &'static str,
+    },
+    #[error("--mfa-code-command failed: {0}")]
+    CodeCommand(String),
+    #[error("Cognito refused the code for {challenge}: {message}")]
+    CodeRefused { challenge: String, message: String },
+    #[error("cannot answer Cognito's SRP challenge: {0}")]
+    Srp(#[from] SrpError),
+}
+
+fn names(flows: &[AuthFlow]) -> String {
+    let names: Vec<&str> = flows.iter().map(|f| f.cognito_name()).collect();
+    names.join(", ")
+}

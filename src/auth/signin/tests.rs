@@ -1,0 +1,252 @@
+//! The challenge loop and the flow fallback against a fake Cognito that speaks the SDK's
+//! own request and answer types.
+
+use std::collections::VecDeque;
+
+use aws_sdk_cognitoidentityprovider::operation::associate_software_token::AssociateSoftwareTokenOutput;
+use aws_sdk_cognitoidentityprovider::operation::initiate_auth::{
+    InitiateAuthInput, InitiateAuthOutput,
+};
+use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
+    RespondToAuthChallengeInput, RespondToAuthChallengeOutput,
+};
+use aws_sdk_cognitoidentityprovider::operation::verify_software_token::VerifySoftwareTokenOutput;
+use aws_sdk_cognitoidentityprovider::types::{
+    AuthFlowType, AuthenticationResultType, ChallengeNameType,
+};
+use parking_lot::Mutex;
+
+use super::*;
+
+#[derive(Default)]
+struct FakeCognito {
+    initiate: Mutex<VecDeque<Result<InitiateAuthOutput, AuthError>>>,
+    respond: Mutex<VecDeque<Result<RespondToAuthChallengeOutput, AuthError>>>,
+    initiated: Mutex<Vec<InitiateAuthInput>>,
+    responded: Mutex<Vec<RespondToAuthChallengeInput>>,
+}
+
+#[async_trait::async_trait]
+impl SignInApi for FakeCognito {
+    async fn initiate_auth(&self, i: InitiateAuthInput) -> Result<InitiateAuthOutput, AuthError> {
+        self.initiated.lock().push(i);
+        self.initiate
+            .lock()
+            .pop_front()
+            .expect("an InitiateAuth answer")
+    }
+    async fn respond_to_auth_challenge(
+        &self,
+        i: RespondToAuthChallengeInput,
+    ) -> Result<RespondToAuthChallengeOutput, AuthError> {
+        self.responded.lock().push(i);
+        self.respond
+            .lock()
+            .pop_front()
+            .expect("a RespondToAuthChallenge answer")
+    }
+    async fn associate_software_token(
+        &self,
+        _: String,
+    ) -> Result<AssociateSoftwareTokenOutput, AuthError> {
+        unreachable!("not scripted")
+    }
+    async fn verify_software_token(
+        &self,
+        _: String,
+        _: &Secret,
+    ) -> Result<VerifySoftwareTokenOutput, AuthError> {
+        unreachable!("not scripted")
+    }
+}
+
+fn tokens() -> AuthenticationResultType {
+    AuthenticationResultType::builder()
+        .id_token("id-token")
+        .refresh_token("refresh-token")
+        .expires_in(3600)
+        .build()
+}
+
+fn not_enabled(flow: &str) -> AuthError {
+    AuthError::Rejected {
+        op: "InitiateAuth",
+        code: "InvalidParameterException".into(),
+        message: format!("{flow} is not enabled for the client."),
+    }
+}
+
+fn config(secret: Option<&str>) -> CognitoConfig {
+    CognitoConfig {
+        region: "us-east-1".into(),
+        user_pool_id: "us-east-1_Pool".into(),
+        client_id: "client".into(),
+        client_secret: secret.map(|s| Secret::new(s.into())),
+        identity_pool_id: "us-east-1:x".into(),
+        username: "carol@example.com".into(),
+    }
+}
+
+fn verifier_challenge(user_id: &str) -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::PasswordVerifier)
+        .challenge_parameters("USER_ID_FOR_SRP", user_id)
+        .challenge_parameters("USERNAME", user_id)
+        .challenge_parameters("SALT", "0a1b2c3d")
+        .challenge_parameters("SRP_B", "1234abcd")
+        .challenge_parameters("SECRET_BLOCK", "c2VjcmV0LWJsb2Nr")
+        .build()
+}
+
+fn quiet<'a>() -> Interaction<'a> {
+    Interaction {
+        new_password: None,
+        prompts: false,
+    }
+}
+
+async fn run(
+    fake: &FakeCognito,
+    cfg: &CognitoConfig,
+    settings: &SignInSettings,
+) -> Result<(Tokens, AuthFlow), AuthError> {
+    let mut password = Secret::new("pw".into());
+    sign_in(fake, cfg, settings, &mut password, quiet()).await
+}
+
+#[tokio::test]
+async fn srp_answers_as_user_id_for_srp_with_its_secret_hash() {
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(verifier_challenge("uuid-of-carol")));
+    let done = RespondToAuthChallengeOutput::builder()
+        .authentication_result(tokens())
+        .build();
+    fake.respond.lock().push_back(Ok(done));
+    let cfg = config(Some("s3cr3t"));
+    let (_, flow) = run(&fake, &cfg, &SignInSettings::default()).await.unwrap();
+    assert_eq!(flow, AuthFlow::Srp);
+
+    let start = &fake.initiated.lock()[0];
+    assert_eq!(start.auth_flow(), Some(&AuthFlowType::UserSrpAuth));
+    let params = start.auth_parameters().unwrap();
+    assert_eq!(params["USERNAME"], "carol@example.com");
+    assert!(params["SRP_A"].len() > 700 && !params.contains_key("PASSWORD"));
+    let answer = &fake.responded.lock()[0];
+    assert_eq!(
+        answer.challenge_name(),
+        Some(&ChallengeNameType::PasswordVerifier)
+    );
+    let r = answer.challenge_responses().unwrap();
+    assert_eq!(r["USERNAME"], "uuid-of-carol");
+    assert_eq!(
+        r["SECRET_HASH"],
+        cfg.secret_hash("uuid-of-carol").unwrap().expose()
+    );
+    assert_eq!(r["PASSWORD_CLAIM_SECRET_BLOCK"], "c2VjcmV0LWJsb2Nr");
+    assert!(r.contains_key("PASSWORD_CLAIM_SIGNATURE") && r.contains_key("TIMESTAMP"));
+}
+
+#[tokio::test]
+async fn auto_falls_back_only_when_the_flow_is_not_enabled() {
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Err(not_enabled("USER_SRP_AUTH")));
+    let done = InitiateAuthOutput::builder()
+        .authentication_result(tokens())
+        .build();
+    fake.initiate.lock().push_back(Ok(done));
+    let (_, flow) = run(&fake, &config(None), &SignInSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(flow, AuthFlow::Password);
+    let flows: Vec<_> = fake
+        .initiated
+        .lock()
+        .iter()
+        .map(|i| i.auth_flow().cloned())
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            Some(AuthFlowType::UserSrpAuth),
+            Some(AuthFlowType::UserPasswordAuth)
+        ]
+    );
+
+    // A wrong password ends the sign-in: no second flow is tried.
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(verifier_challenge("carol")));
+    fake.respond.lock().push_back(Err(AuthError::NotAuthorized {
+        op: "RespondToAuthChallenge",
+        message: "Incorrect username or password.".into(),
+    }));
+    let err = run(&fake, &config(None), &SignInSettings::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_refusal(), "{err}");
+    assert_eq!(fake.initiated.lock().len(), 1);
+}
+
+#[tokio::test]
+async fn no_enabled_flow_names_every_flow_tried() {
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Err(not_enabled("USER_SRP_AUTH")));
+    fake.initiate
+        .lock()
+        .push_back(Err(not_enabled("USER_PASSWORD_AUTH")));
+    let err = run(&fake, &config(None), &SignInSettings::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("tried USER_SRP_AUTH, USER_PASSWORD_AUTH"),
+        "{text}"
+    );
+    assert!(text.contains("--explicit-auth-flows"), "{text}");
+}
+
+#[tokio::test]
+async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin() {
+    let mfa = || {
+        InitiateAuthOutput::builder()
+            .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+            .session("s1")
+            .build()
+    };
+    let settings = SignInSettings {
+        flow: AuthFlow::Password,
+        mfa_code_command: Some(Secret::new("printf '123456\\nignored\\n'".into())),
+    };
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(mfa()));
+    let done = RespondToAuthChallengeOutput::builder()
+        .authentication_result(tokens())
+        .build();
+    fake.respond.lock().push_back(Ok(done));
+    run(&fake, &config(None), &settings).await.unwrap();
+    {
+        let answer = &fake.responded.lock()[0];
+        assert_eq!(answer.session(), Some("s1"));
+        assert_eq!(
+            answer.challenge_responses().unwrap()["SOFTWARE_TOKEN_MFA_CODE"],
+            "123456"
+        );
+    }
+
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(mfa()));
+    let bare = SignInSettings {
+        flow: AuthFlow::Password,
+        ..SignInSettings::default()
+    };
+    let err = run(&fake, &config(None), &bare).await.unwrap_err();
+    assert!(err.to_string().contains("--mfa-code-command"), "{err}");
+    assert!(fake.responded.lock().is_empty());
+}

@@ -1,0 +1,212 @@
+//! Sign-in flows end to end through the emulator, whose USER_SRP_AUTH checks the password
+//! claim for real and whose InitiateAuth refuses flows an app client does not allow
+//! (tests/support/moto_env.py, patch_moto_cognito).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Emulator, Mounted};
+
+/// The auth arguments for `user` with another app client.
+fn args_with_client(emu: &Emulator, user: &str, client_field: &str) -> Vec<String> {
+    let mut args = emu.auth_args(user);
+    let at = args.iter().position(|a| a == "--client-id").unwrap() + 1;
+    args[at] = emu.get(client_field);
+    args
+}
+
+fn private_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_srp_only_client_mounts_with_no_new_flag_and_refuses_a_wrong_password() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = private_file(&dir, "pw", &format!("{}\n", emu.password("alice")));
+    let mut cmd = emu.command("mount", "alice");
+    cmd.env_remove("COGNITO_S3FS_PASSWORD")
+        .args(args_with_client(&emu, "alice", "srp_client_id"))
+        .args(["--password-file", &pw]);
+    let mnt = Mounted::start_with(&mut cmd, &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+
+    let out = emu
+        .command("login", "alice")
+        .env("COGNITO_S3FS_PASSWORD", "Not-The-Password-1")
+        .args(args_with_client(&emu, "alice", "srp_client_id"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Incorrect username or password"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_password_only_client_falls_back_with_one_info_line() {
+    let emu = Emulator::start();
+    let args = args_with_client(&emu, "alice", "password_client_id");
+    let out = emu.command("login", "alice").args(&args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("USER_SRP_AUTH is not enabled for this app client; trying USER_PASSWORD_AUTH"),
+        "{err}"
+    );
+
+    let srp_only = emu
+        .command("login", "alice")
+        .args(&args)
+        .args(["--auth-flow", "srp"])
+        .output()
+        .unwrap();
+    assert!(!srp_only.status.success());
+    let err = String::from_utf8_lossy(&srp_only.stderr);
+    assert!(
+        err.contains("USER_SRP_AUTH is not enabled for the client"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_enabled_flow_names_the_flows_tried_and_the_fix() {
+    let emu = Emulator::start();
+    let out = emu
+        .command("login", "alice")
+        .args(args_with_client(&emu, "alice", "srp_client_id"))
+        .args(["--auth-flow", "password"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("USER_PASSWORD_AUTH flow not enabled"), "{err}");
+}
+
+#[test]
+fn new_password_required_after_srp_then_the_new_password_works() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let newpw = private_file(&dir, "newpw", "Brand-New-Pass-8\n");
+    let args = args_with_client(&emu, "newbie", "srp_client_id");
+    let out = emu
+        .command("login", "newbie")
+        .args(&args)
+        .args(["--new-password-file", &newpw])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let again = emu
+        .command("login", "newbie")
+        .env("COGNITO_S3FS_PASSWORD", "Brand-New-Pass-8")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+}
+
+#[test]
+fn srp_with_a_client_secret_sends_the_secret_hash() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = private_file(&dir, "secret", &emu.get("srp_client_secret"));
+    let args = args_with_client(&emu, "alice", "srp_secret_client_id");
+    let out = emu
+        .command("login", "alice")
+        .args(&args)
+        .args(["--client-secret-file", &secret])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let without = emu.command("login", "alice").args(&args).output().unwrap();
+    assert!(
+        !without.status.success(),
+        "a secret client needs SECRET_HASH"
+    );
+}
+
+/// Prints the current TOTP code for the emulator's fixed secret.
+fn totp_command() -> String {
+    format!(
+        "{} -c 'import time; from moto.cognitoidp.utils import cognito_totp; \
+         print(cognito_totp(\"asdfasdfasdf\").generate(int(time.time())).decode())'",
+        common::repo_root().join(".venv/bin/python").display()
+    )
+}
+
+/// A command detached from any terminal, as under cron or systemd.
+fn without_terminal(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn a_totp_user_mounts_with_a_code_command_and_a_wrong_code_is_refused() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("mount", "totp");
+    cmd.args(emu.auth_args("totp"))
+        .args(["--mfa-code-command", &totp_command()]);
+    let mnt =
+        Mounted::start_with(without_terminal(&mut cmd), &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+
+    let mut wrong = emu.command("login", "totp");
+    wrong
+        .args(emu.auth_args("totp"))
+        .args(["--mfa-code-command", "echo 000000"]);
+    let out = without_terminal(&mut wrong).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Cognito refused the code for SOFTWARE_TOKEN_MFA"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_mfa_user_without_a_code_source_or_terminal_fails_at_once() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("login", "totp");
+    cmd.args(emu.auth_args("totp"));
+    let started = std::time::Instant::now();
+    let out = without_terminal(&mut cmd).output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SOFTWARE_TOKEN_MFA") && err.contains("--mfa-code-command"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_sms_mfa_user_logs_in_with_a_code() {
+    let emu = Emulator::start();
+    let mut cmd = emu.command("login", "sms");
+    cmd.args(emu.auth_args("sms"))
+        .args(["--mfa-code-command", "echo 123456"]);
+    let out = without_terminal(&mut cmd).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The code was asked for: without one, the same login fails on SMS_MFA.
+    let mut bare = emu.command("login", "sms");
+    bare.args(emu.auth_args("sms"));
+    let out = without_terminal(&mut bare).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("SMS_MFA"), "{err}");
+}
