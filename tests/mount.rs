@@ -568,3 +568,30 @@ fn bucket_option_limits_the_root_and_df_answers() {
     assert!(df.status.success(), "{df:?}");
     assert!(String::from_utf8_lossy(&df.stdout).contains("cognito-s3fs"));
 }
+
+/// Python's `open()` asks every file whether it is a terminal (the `TCGETS` ioctl). The
+/// answer is ENOTTY, quietly: it used to cost a three-line warning per file opened.
+#[test]
+fn terminal_ioctls_are_answered_enotty_without_a_log_line() {
+    let emu = Emulator::start();
+    let mnt = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let file = mnt.path.join("alpha/hello.txt");
+    let script = "import os, sys, termios\n\
+        for _ in range(5):\n    f = open(sys.argv[1], 'rb'); f.read(); print(f.isatty()); f.close()\n\
+        fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+        try:\n    termios.tcgetattr(fd)\nexcept termios.error as e:\n    print('errno', e.args[0])\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("False").count(), 5, "{text}");
+    assert!(text.contains(&format!("errno {}", libc::ENOTTY)), "{text}");
+    assert!(
+        !mnt.log_text().contains("ioctl"),
+        "the log mentions ioctl:\n{}",
+        mnt.log_text()
+    );
+}

@@ -6,8 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use super::backoff::{Backoff, Standing};
 use super::cognito::{AwsCredentials, IdentityBackend, NewPasswordSource, Tokens};
-use super::provider::{freshness, margin_for, CognitoCredentialsProvider, Freshness, SignedIn};
+use super::provider::{
+    freshness, margin_for, Clock, CognitoCredentialsProvider, Freshness, SignedIn,
+};
 use super::{AuthError, Secret};
 
 #[derive(Default)]
@@ -17,13 +20,29 @@ struct FakeCognito {
     credential_calls: AtomicU64,
     down: AtomicBool,
     refuse_refresh: AtomicBool,
+    /// Every call answers NotAuthorized (a disabled user).
+    refuse_all: AtomicBool,
+    /// Password logins tried, refused ones included.
+    login_attempts: AtomicU64,
+    /// Every call, whatever its answer.
+    calls: AtomicU64,
+    /// Calls answered "down".
+    down_hits: AtomicU64,
     /// Lifetime of the credentials it hands out, in seconds.
     lifetime: AtomicU64,
 }
 
 impl FakeCognito {
     fn check_up(&self) -> Result<(), AuthError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_all.load(Ordering::SeqCst) {
+            return Err(AuthError::NotAuthorized {
+                op: "fake",
+                message: "User is disabled.".into(),
+            });
+        }
         if self.down.load(Ordering::SeqCst) {
+            self.down_hits.fetch_add(1, Ordering::SeqCst);
             return Err(AuthError::Unreachable {
                 op: "fake",
                 detail: "down".into(),
@@ -41,8 +60,11 @@ impl FakeCognito {
     }
 
     fn creds(&self) -> AwsCredentials {
+        // Lifetime 0: no expiry said (an hour, to the provider), for tests on a paused clock,
+        // which runs ahead of SystemTime.
         let lifetime = Duration::from_secs(self.lifetime.load(Ordering::SeqCst));
-        AwsCredentials::new("AK", "SK", None, Some(SystemTime::now() + lifetime), "fake")
+        let expiry = (!lifetime.is_zero()).then(|| SystemTime::now() + lifetime);
+        AwsCredentials::new("AK", "SK", None, expiry, "fake")
     }
 }
 
@@ -53,6 +75,7 @@ impl IdentityBackend for FakeCognito {
         password: &mut Secret,
         _new_password: Option<NewPasswordSource<'_>>,
     ) -> Result<Tokens, AuthError> {
+        self.login_attempts.fetch_add(1, Ordering::SeqCst);
         self.check_up()?;
         assert_eq!(password.expose(), "pw");
         self.logins.fetch_add(1, Ordering::SeqCst);
@@ -129,9 +152,14 @@ fn margin_adapts_to_short_lifetimes() {
         freshness(t0, exp, t0 + Duration::from_secs(86)),
         Freshness::Expired
     );
+    // No expiry said: treated as an hour's lifetime, so it is refreshed too.
     assert_eq!(
-        freshness(t0, None, t0 + Duration::from_secs(1 << 30)),
+        freshness(t0, None, t0 + Duration::from_secs(600)),
         Freshness::Fresh
+    );
+    assert_eq!(
+        freshness(t0, None, t0 + Duration::from_secs(3600)),
+        Freshness::Expired
     );
 }
 
@@ -177,7 +205,7 @@ async fn near_expiry_id_token_is_refreshed_then_relogin_when_refused() {
     assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cognito_down_keeps_valid_credentials_and_recovers() {
     let fake = fake(90);
     fake.down.store(true, Ordering::SeqCst);
@@ -191,7 +219,95 @@ async fn cognito_down_keeps_valid_credentials_and_recovers() {
         Err(AuthError::Unreachable { .. })
     ));
     fake.down.store(false, Ordering::SeqCst);
+    // A request meanwhile does not start an attempt of its own: it fails at once.
+    assert!(matches!(
+        p.credentials().await,
+        Err(AuthError::RetryLater { .. })
+    ));
+    assert_eq!(fake.credential_calls.load(Ordering::SeqCst), 0);
+    // Once the backoff step (at most a second after one failure) has passed, it recovers.
+    tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
+}
+
+/// A provider whose clock follows tokio's paused time, so expiry and backoff run instantly.
+fn paused_provider(fake: &Arc<FakeCognito>, creds_left: Duration) -> CognitoCredentialsProvider {
+    let signed_in = SignedIn {
+        tokens: FakeCognito::tokens(Duration::from_secs(3600)),
+        password: Secret::new("pw".into()),
+        identity_id: "us-east-1:id".into(),
+        credentials: AwsCredentials::new(
+            "AK0",
+            "SK0",
+            None,
+            Some(SystemTime::now() + creds_left),
+            "fake",
+        ),
+    };
+    CognitoCredentialsProvider::with_clock(
+        fake.clone(),
+        signed_in,
+        Clock::following_tokio(),
+        Backoff::default(),
+    )
+}
+
+fn calls(fake: &FakeCognito) -> u64 {
+    fake.calls.load(Ordering::SeqCst)
+}
+
+/// Issue 14: a refused session used to cost ~340 three-call cycles a second, the password
+/// among them. Now the password is tried at most once, and then nothing is called again.
+#[tokio::test(start_paused = true)]
+async fn a_refused_login_costs_one_password_attempt_and_then_no_call() {
+    let fake = fake(0);
+    fake.refuse_all.store(true, Ordering::SeqCst);
+    let p = paused_provider(&fake, Duration::from_secs(60));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let refresher = tokio::spawn(p.clone().run_refresher(stop.clone()));
+    // Reads keep asking for credentials for 150 s, well past their expiry.
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = p.credentials().await;
+    }
+    assert_eq!(
+        fake.login_attempts.load(Ordering::SeqCst),
+        1,
+        "password tries"
+    );
+    assert!(calls(&fake) <= 4, "{} Cognito calls", calls(&fake));
+    assert!(matches!(p.standing(), Standing::Refused { .. }));
+    assert!(matches!(
+        p.credentials().await,
+        Err(AuthError::LoginRefused(_))
+    ));
+    stop.notify_waiters();
+    refresher.await.unwrap();
+}
+
+/// Transient failures are retried with a backoff that grows, and the provider recovers by
+/// itself when Cognito answers again.
+#[tokio::test(start_paused = true)]
+async fn an_outage_costs_a_call_per_backoff_step_and_ends_by_itself() {
+    let fake = fake(0);
+    fake.down.store(true, Ordering::SeqCst);
+    let p = paused_provider(&fake, Duration::from_secs(60));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let refresher = tokio::spawn(p.clone().run_refresher(stop.clone()));
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = p.credentials().await;
+    }
+    let attempts = fake.down_hits.load(Ordering::SeqCst);
+    // 40 s fresh, then steps of 0.5-1, 1-2, 2-4, ... s: at most 8 attempts in 110 s.
+    assert!((3..=8).contains(&attempts), "{attempts} attempts");
+    fake.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
+    assert!(matches!(p.standing(), Standing::Healthy));
+    assert_eq!(fake.login_attempts.load(Ordering::SeqCst), 0);
+    stop.notify_waiters();
+    refresher.await.unwrap();
 }
 
 #[tokio::test]
