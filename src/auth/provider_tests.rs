@@ -252,6 +252,31 @@ fn paused_provider(fake: &Arc<FakeCognito>, creds_left: Duration) -> CognitoCred
     )
 }
 
+/// The background refresher of a provider, running.
+struct Refresher {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Refresher {
+    async fn end(self) {
+        self.stop.notify_waiters();
+        self.task.await.unwrap();
+    }
+}
+
+/// Starts the refresher, then asks for credentials once a second for 150 s (well past the
+/// expiry of the first set), as reads of a busy mount would.
+async fn reads_for_150_seconds(p: &CognitoCredentialsProvider) -> Refresher {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(p.clone().run_refresher(stop.clone()));
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = p.credentials().await;
+    }
+    Refresher { stop, task }
+}
+
 fn calls(fake: &FakeCognito) -> u64 {
     fake.calls.load(Ordering::SeqCst)
 }
@@ -263,13 +288,7 @@ async fn a_refused_login_costs_one_password_attempt_and_then_no_call() {
     let fake = fake(0);
     fake.refuse_all.store(true, Ordering::SeqCst);
     let p = paused_provider(&fake, Duration::from_secs(60));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let refresher = tokio::spawn(p.clone().run_refresher(stop.clone()));
-    // Reads keep asking for credentials for 150 s, well past their expiry.
-    for _ in 0..150 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let _ = p.credentials().await;
-    }
+    let refresher = reads_for_150_seconds(&p).await;
     assert_eq!(
         fake.login_attempts.load(Ordering::SeqCst),
         1,
@@ -281,8 +300,7 @@ async fn a_refused_login_costs_one_password_attempt_and_then_no_call() {
         p.credentials().await,
         Err(AuthError::LoginRefused(_))
     ));
-    stop.notify_waiters();
-    refresher.await.unwrap();
+    refresher.end().await;
 }
 
 /// Transient failures are retried with a backoff that grows, and the provider recovers by
@@ -292,12 +310,7 @@ async fn an_outage_costs_a_call_per_backoff_step_and_ends_by_itself() {
     let fake = fake(0);
     fake.down.store(true, Ordering::SeqCst);
     let p = paused_provider(&fake, Duration::from_secs(60));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let refresher = tokio::spawn(p.clone().run_refresher(stop.clone()));
-    for _ in 0..150 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let _ = p.credentials().await;
-    }
+    let refresher = reads_for_150_seconds(&p).await;
     let attempts = fake.down_hits.load(Ordering::SeqCst);
     // 40 s fresh, then steps of 0.5-1, 1-2, 2-4, ... s: at most 8 attempts in 110 s.
     assert!((3..=8).contains(&attempts), "{attempts} attempts");
@@ -306,8 +319,7 @@ async fn an_outage_costs_a_call_per_backoff_step_and_ends_by_itself() {
     assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
     assert!(matches!(p.standing(), Standing::Healthy));
     assert_eq!(fake.login_attempts.load(Ordering::SeqCst), 0);
-    stop.notify_waiters();
-    refresher.await.unwrap();
+    refresher.end().await;
 }
 
 #[tokio::test]
