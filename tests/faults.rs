@@ -157,7 +157,9 @@ fn cognito_down_across_expiry_gives_eacces_only_without_credentials_then_recover
         if std::fs::read(&file).is_ok() {
             break cleared.elapsed();
         }
-        assert!(cleared.elapsed() < Duration::from_secs(30), "no recovery");
+        // Recovery comes with the refresher's next attempt: one backoff step (at most
+        // 64 s this far into the outage) after the outage ends.
+        assert!(cleared.elapsed() < Duration::from_secs(90), "no recovery");
     };
     let errnos: HashMap<Option<i32>, usize> =
         outcomes.iter().fold(HashMap::new(), |mut m, (_, e)| {
@@ -178,7 +180,7 @@ fn cognito_down_across_expiry_gives_eacces_only_without_credentials_then_recover
         "a read failed at {first_failure:?}, while the credentials were still valid"
     );
     assert!(
-        recovered < Duration::from_secs(10),
+        recovered < Duration::from_secs(90),
         "recovered after {recovered:?}"
     );
 }
