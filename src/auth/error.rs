@@ -41,6 +41,10 @@ pub enum AuthError {
     /// No valid credentials are left, and the next refresh attempt is not due yet.
     #[error("no valid AWS credentials: the last refresh failed ({last}); the next attempt is in {retry_in}s")]
     RetryLater { last: String, retry_in: u64 },
+    /// Credentials from the identity pool that are expired on arrival, or that S3 refuses
+    /// as expired right after issue: this machine's clock (or the server's) is off.
+    #[error("the identity pool's new credentials are already expired ({0}); check this machine's clock (timedatectl status)")]
+    ExpiredOnArrival(String),
     #[error(transparent)]
     SignIn(#[from] super::signin::SignInError),
 }
@@ -55,7 +59,9 @@ impl AuthError {
     /// Whether retrying later may succeed on its own (network trouble, throttling, 5xx).
     pub fn is_transient(&self) -> bool {
         match self {
-            AuthError::Unreachable { .. } | AuthError::RetryLater { .. } => true,
+            AuthError::Unreachable { .. }
+            | AuthError::RetryLater { .. }
+            | AuthError::ExpiredOnArrival(_) => true,
             AuthError::Rejected { code, .. } => {
                 code.contains("TooManyRequests")
                     || code.contains("InternalError")

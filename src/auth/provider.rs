@@ -32,7 +32,10 @@
 //!    is made again, and the mount serves until the last credentials expire.
 //! 5. S3 answering `ExpiredToken` marks the credentials in use as dead (see
 //!    [`CredentialsInvalidator`]), so the retry of that request fetches new ones first.
-//! 6. Each attempt logs at most one line for its outcome; requests failing meanwhile log
+//! 6. Credentials that arrive already expired by this machine's clock, or that S3 refuses
+//!    as expired within seconds of issue, count as a failed attempt: fetching again at once
+//!    would get the same answer, so the next attempt waits a backoff step (no spin).
+//! 7. Each attempt logs at most one line for its outcome; requests failing meanwhile log
 //!    nothing here, so an outage of hours costs a few lines per backoff step.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +57,8 @@ use crate::s3::retry::CredentialsInvalidator;
 const MAX_MARGIN: Duration = Duration::from_secs(300);
 /// Credentials with less than this left are not handed out at all.
 const MIN_VALIDITY: Duration = Duration::from_secs(5);
+/// A set S3 refuses as expired within this long of its issue counts as a failed refresh.
+const YOUNG: Duration = Duration::from_secs(10);
 /// The lifetime assumed for credentials that come without an expiry.
 const LIFETIME_IF_UNSAID: Duration = Duration::from_secs(3600);
 
@@ -316,6 +321,14 @@ impl CognitoCredentialsProvider {
         outcome: Result<AwsCredentials, Failure>,
     ) -> Result<AwsCredentials, AuthError> {
         match outcome {
+            Ok(creds) if self.expired_on_arrival(&creds) => {
+                let err = AuthError::ExpiredOnArrival(format!(
+                    "they expire {}",
+                    expiry_text(creds.expiry())
+                ));
+                self.back_off(&err);
+                Err(err)
+            }
             Ok(creds) => {
                 self.install(creds.clone());
                 Ok(creds)
@@ -329,6 +342,11 @@ impl CognitoCredentialsProvider {
                 Err(AuthError::LoginRefused(err.to_string()))
             }
         }
+    }
+
+    fn expired_on_arrival(&self, creds: &AwsCredentials) -> bool {
+        let now = self.now();
+        freshness(now, creds.expiry(), now) == Freshness::Expired
     }
 
     fn install(&self, creds: AwsCredentials) {
@@ -469,12 +487,24 @@ async fn sleep_for(wait: Option<Duration>) {
 
 impl CredentialsInvalidator for CognitoCredentialsProvider {
     fn invalidate(&self, used_since: Instant) {
-        let mut held = self.inner.current.write();
-        // A set installed after the refused request started is new: the refusal was not of it.
-        if held.dead || held.installed > used_since {
+        let age = {
+            let mut held = self.inner.current.write();
+            // A set installed after the refused request started is new: the refusal was not
+            // of it.
+            if held.dead || held.installed > used_since {
+                return;
+            }
+            held.dead = true;
+            held.installed.elapsed()
+        };
+        if age < YOUNG {
+            // Fetching again at once would get the same answer, once per request: a spin.
+            self.back_off(&AuthError::ExpiredOnArrival(format!(
+                "S3 refused them as expired {}s after issue",
+                age.as_secs()
+            )));
             return;
         }
-        held.dead = true;
         tracing::info!(
             "S3 refused the AWS credentials as expired; fetching new ones before the retry"
         );

@@ -30,11 +30,16 @@ struct FakeCognito {
     down_hits: AtomicU64,
     /// Lifetime of the credentials it hands out, in seconds.
     lifetime: AtomicU64,
+    /// When non-zero, the most calls a test may make: more is a spin, and fails the test
+    /// instead of hanging it (a spin on a paused clock never lets time advance).
+    spin_guard: AtomicU64,
 }
 
 impl FakeCognito {
     fn check_up(&self) -> Result<(), AuthError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = self.spin_guard.load(Ordering::SeqCst);
+        assert!(guard == 0 || n <= guard, "{n} Cognito calls: a spin");
         if self.refuse_all.load(Ordering::SeqCst) {
             return Err(AuthError::NotAuthorized {
                 op: "fake",
@@ -328,4 +333,46 @@ async fn debug_output_holds_no_secret() {
     let p = provider_with(&fake, Duration::from_secs(80), Duration::from_secs(3600));
     let text = format!("{p:?}");
     assert!(!text.contains("SK0") && !text.contains("pw"), "{text}");
+}
+
+/// Credentials that are expired by this machine's clock when they arrive (a skewed clock)
+/// used to be fetched again at once, forever. Now each such answer is a failed attempt.
+#[tokio::test(start_paused = true)]
+async fn credentials_expired_on_arrival_cost_a_call_per_backoff_step_not_a_spin() {
+    // Ten real seconds of lifetime: on the paused clock, which runs ahead, they are expired.
+    let fake = fake(10);
+    fake.spin_guard.store(200, Ordering::SeqCst);
+    let p = paused_provider(&fake, Duration::from_secs(60));
+    let refresher = reads_for_150_seconds(&p).await;
+    let fetched = fake.credential_calls.load(Ordering::SeqCst);
+    assert!((2..=10).contains(&fetched), "{fetched} credential calls");
+    assert!(matches!(p.standing(), Standing::Retrying { .. }));
+    assert!(matches!(
+        p.credentials().await,
+        Err(AuthError::RetryLater { .. })
+    ));
+    refresher.end().await;
+}
+
+/// S3 refusing credentials as expired right after issue (the server's clock is off) must
+/// not make every request fetch a new set.
+#[tokio::test(start_paused = true)]
+async fn s3_refusing_new_credentials_waits_a_backoff_step() {
+    use crate::s3::retry::CredentialsInvalidator;
+    let fake = fake(0);
+    let p = paused_provider(&fake, Duration::from_secs(1));
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
+    for _ in 0..100 {
+        p.invalidate(tokio::time::Instant::now());
+        let _ = p.credentials().await;
+    }
+    assert_eq!(fake.credential_calls.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        p.credentials().await,
+        Err(AuthError::RetryLater { .. })
+    ));
+    // After the step, one new set, used again.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(p.credentials().await.unwrap().access_key_id(), "AK");
+    assert_eq!(fake.credential_calls.load(Ordering::SeqCst), 2);
 }
