@@ -32,6 +32,19 @@ impl FsError {
         }
     }
 
+    /// What went wrong, without the details (see [`super::quiet`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FsError::NotFound => "not found",
+            FsError::NotDir => "not a directory",
+            FsError::IsDir => "is a directory",
+            FsError::ReadOnly => "read-only",
+            FsError::BadHandle => "bad handle",
+            FsError::Superseded => "superseded",
+            FsError::Store { source, .. } => source.kind(),
+        }
+    }
+
     /// The errno the kernel gets. Every mapping lives in this one `match`.
     pub fn errno(&self) -> i32 {
         match self {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod inode;
 pub mod names;
 pub mod push;
+mod quiet;
 pub mod read;
 mod stream;
 mod stretches;
@@ -51,6 +52,7 @@ pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
 use names::ValidName;
 use push::{PageSink, Pushes};
+use quiet::Quiet;
 use read::OpenFile;
 pub use read::ReadConfig;
 pub use stream::DirEntry;
@@ -121,6 +123,8 @@ pub struct Fs {
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
+    /// Thins the log of failures that repeat (an outage fails every request alike).
+    quiet: Quiet,
 }
 
 impl Fs {
@@ -142,6 +146,7 @@ impl Fs {
             dir_handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             mount_time: SystemTime::now(),
+            quiet: Quiet::default(),
         }
     }
 
@@ -186,7 +191,9 @@ impl Fs {
 
     fn failed(&self, context: String, source: StoreError) -> FsError {
         let err = FsError::store(context, source);
-        tracing::warn!(error = %err, "request failed");
+        if let Some(similar) = self.quiet.admit(err.kind(), Instant::now()) {
+            tracing::warn!(error = %err, similar_failures_not_logged = similar, "request failed");
+        }
         err
     }
 
@@ -393,9 +400,14 @@ impl Fs {
             .ok_or(FsError::BadHandle)?;
         file.read(&self.data, &self.store, &self.pushes, offset, size)
             .await
-            .inspect_err(|err| match err.errno() {
-                libc::ESTALE => tracing::warn!(error = %err, "object changed while open; reopen the file to read the new version"),
-                _ => tracing::warn!(error = %err, "read failed"),
+            .inspect_err(|err| {
+                let Some(similar) = self.quiet.admit(err.kind(), Instant::now()) else {
+                    return;
+                };
+                match err.errno() {
+                    libc::ESTALE => tracing::warn!(error = %err, similar_failures_not_logged = similar, "object changed while open; reopen the file to read the new version"),
+                    _ => tracing::warn!(error = %err, similar_failures_not_logged = similar, "read failed"),
+                }
             })
     }
 

@@ -79,6 +79,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What went wrong, without the details: failures of one kind are logged together.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::NoSuchKey => "no such key",
+            StoreError::NoSuchBucket => "no such bucket",
+            StoreError::AccessDenied => "access denied",
+            StoreError::PreconditionFailed => "precondition failed",
+            StoreError::ExpiredToken => "expired token",
+            StoreError::NoCredentials(_) => "no credentials",
+            StoreError::Throttled => "throttled",
+            StoreError::Archived => "archived",
+            StoreError::ShortBody { .. } => "short body",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Other(_) => "other",
+        }
+    }
+
     /// Whether the same request may succeed if sent again.
     pub fn is_retryable(&self) -> bool {
         matches!(
