@@ -185,6 +185,86 @@ fn cognito_down_across_expiry_gives_eacces_only_without_credentials_then_recover
     );
 }
 
+/// Issue 14: a session Cognito refuses for good (a disabled user, a changed password) used
+/// to cost 26,535 Cognito calls, hundreds of password attempts a second and 5.1 MiB of log
+/// in 150 s. Now: a few calls, the password tried at most once, a small log, the mount up.
+#[test]
+fn a_refused_session_costs_a_few_calls_one_password_attempt_and_a_small_log() {
+    let emu = Emulator::start();
+    let mut cmd = cognito_via_proxy(&emu);
+    // The default log level, as a user runs it (the harness passes --debug).
+    cmd.env("COGNITO_S3FS_LOG", "warn,cognito_s3fs=info");
+    let mnt =
+        Mounted::start_with(&mut cmd, &["--metadata-ttl", "1"]).unwrap_or_else(|o| panic!("{o:?}"));
+    let log_before = std::fs::metadata(&mnt.log).map(|m| m.len()).unwrap_or(0);
+    emu.reset_proxy_counts();
+    emu.inject(
+        r#"{"match": "AWSCognito", "status": 400, "code": "NotAuthorizedException",
+            "message": "User is disabled.", "rate": 1.0}"#,
+    );
+    let (alpha, file) = (mnt.path.join("alpha"), mnt.path.join("alpha/hello.txt"));
+    let started = Instant::now();
+    let mut errnos: HashMap<Option<i32>, usize> = HashMap::new();
+    // Listings and reads as fast as they come back, past the 90-second credentials' expiry.
+    while started.elapsed() < Duration::from_secs(155) {
+        for result in [
+            std::fs::read_dir(&alpha).map(|d| d.count()),
+            std::fs::read(&file).map(|b| b.len()),
+        ] {
+            *errnos
+                .entry(result.err().map(|e| e.raw_os_error().unwrap_or(-1)))
+                .or_default() += 1;
+        }
+    }
+    let counts = emu.proxy_counts();
+    let cognito_calls: u64 = counts
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(op, _)| op.starts_with("AWSCognito"))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    let flows = emu.proxy_flows();
+    let password_attempts: u64 = flows
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _)| kind.starts_with("InitiateAuth/") && !kind.contains("REFRESH"))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    let log_bytes = std::fs::metadata(&mnt.log).unwrap().len() - log_before;
+    let log = mnt.log_text();
+
+    assert!(
+        cognito_calls <= 24,
+        "{cognito_calls} Cognito calls: {counts}"
+    );
+    assert!(
+        password_attempts <= 1,
+        "{password_attempts} password attempts: {flows}"
+    );
+    assert!(log_bytes < 100 * 1024, "{log_bytes} bytes of log");
+    assert_eq!(
+        log.matches("makes no more sign-in attempts").count(),
+        1,
+        "one line says what to do"
+    );
+    assert!(is_mounted(&mnt.path), "the mount is down");
+    assert!(std::fs::metadata(&mnt.path).unwrap().is_dir());
+    // Reads work until the credentials expire, then fail with EACCES and nothing else.
+    assert!(errnos.get(&None).copied().unwrap_or(0) > 0, "{errnos:?}");
+    assert!(
+        errnos.get(&Some(libc::EACCES)).copied().unwrap_or(0) > 0,
+        "{errnos:?}"
+    );
+    assert!(
+        errnos
+            .keys()
+            .all(|e| matches!(e, None | Some(libc::EACCES))),
+        "{errnos:?}"
+    );
+}
+
 #[test]
 fn sigkill_of_the_daemon_releases_the_mountpoint() {
     let emu = Emulator::start();

@@ -86,6 +86,13 @@ impl Emulator {
         http(&self.get("proxy_endpoint"), "POST", "/__proxy/reset");
     }
 
+    /// Sign-in calls through the proxy by kind: `InitiateAuth/USER_SRP_AUTH`,
+    /// `InitiateAuth/REFRESH_TOKEN_AUTH`, `RespondToAuthChallenge/PASSWORD_VERIFIER`, ...
+    pub fn proxy_flows(&self) -> Value {
+        let body = http(&self.get("proxy_endpoint"), "GET", "/__proxy/flows");
+        serde_json::from_str(&body).unwrap()
+    }
+
     pub fn proxy_count(&self, op: &str) -> u64 {
         self.proxy_counts()[op].as_u64().unwrap_or(0)
     }

@@ -50,6 +50,9 @@ What it does:
 Proxy control endpoints (on the proxy port, never forwarded):
 
     GET    /__proxy/counts   -> {"<op>": count, ...}
+    GET    /__proxy/flows    -> {"InitiateAuth/<AuthFlow>": count,
+                                 "RespondToAuthChallenge/<ChallengeName>": count}
+                                 (sign-in steps by kind: refresh or password)
     POST   /__proxy/reset    -> zero the counts
     GET    /__proxy/faults   -> pending faults
     POST   /__proxy/faults   body {"match": "<substring of op>", "status": 503,
@@ -170,6 +173,8 @@ class ProxyState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        # Sign-in calls by AuthFlow / ChallengeName: tells a token refresh from a password.
+        self.flows: dict[str, int] = {}
         self.faults: list[dict] = []
         # Fixed seed: a run's fault pattern is reproducible.
         self.random = random.Random(20261126)
@@ -194,6 +199,20 @@ class ProxyState:
                 self.faults = [f for f in self.faults if f["count"] != 0]
                 return applied
         return None
+
+    def note_flow(self, op: str, body: bytes) -> None:
+        """Counts an InitiateAuth by its AuthFlow, a challenge answer by its name."""
+        fields = {"InitiateAuth": "AuthFlow", "RespondToAuthChallenge": "ChallengeName"}
+        call = op.rsplit(".", 1)[-1]
+        if call not in fields:
+            return
+        try:
+            kind = json.loads(body).get(fields[call], "?")
+        except (ValueError, AttributeError):
+            kind = "?"
+        with self.lock:
+            key = f"{call}/{kind}"
+            self.flows[key] = self.flows.get(key, 0) + 1
 
     def note_secrets(self, data: bytes) -> None:
         """Remembers the secret fields of a JSON answer (nested one level in Credentials)."""
@@ -346,9 +365,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 secrets = sorted(state.secrets)
             return self._send_json(200, secrets)
+        if path == "/__proxy/flows" and self.command == "GET":
+            with state.lock:
+                flows = dict(state.flows)
+            return self._send_json(200, flows)
         if path == "/__proxy/reset" and self.command == "POST":
             with state.lock:
                 state.counts.clear()
+                state.flows.clear()
             return self._send_json(200, {})
         if path == "/__proxy/faults":
             if self.command == "GET":
@@ -442,6 +466,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if urllib.parse.urlsplit(self.path).path.startswith("/__proxy/"):
             return self._control(body)
         op = classify(self.command, self.path, self.headers, body)
+        self.server.state.note_flow(op, body)
         fault = self.server.state.record(op)
         if fault is not None:
             if fault.get("delay_ms"):
