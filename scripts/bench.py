@@ -41,6 +41,12 @@ RAND_IOS = int(ENV.get("BENCH_RAND_IOS", "500"))
 FIRST_IOS = 200
 MOUNT_ARGS = ENV.get("BENCH_MOUNT_ARGS", "").split()
 MOUNT_S3 = ENV.get("MOUNT_S3", "")
+PROFILE = ENV.get("BENCH_PROFILE", "loopback")
+SHAPER = ENV.get("BENCH_SHAPER", "")
+# The s3-like profile's shaping (scripts/bench.sh documents the variables).
+SHAPING = {"get_delay_ms": int(ENV.get("BENCH_GET_DELAY_MS", "20")),
+           "list_delay_ms": int(ENV.get("BENCH_LIST_DELAY_MS", "60")),
+           "bandwidth_mib": int(ENV.get("BENCH_BANDWIDTH_MIB", "90"))}
 BUCKET, REGION = "bench", "garage"
 KEY_ID, SECRET = "GK0123456789abcdef01234567", "5ec7e7" * 10 + "0000"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -205,6 +211,37 @@ api_bind_addr = "127.0.0.1:{self.admin_port}"
                 self.proc.kill()
 
 
+class Shaper:
+    """s3-shaper between every system and Garage: a first-byte delay per request and a
+    bandwidth cap per connection (src/bin/s3-shaper). Every client, direct included, reads
+    through it; seeding does not."""
+
+    def __init__(self, upstream_port):
+        self.report = os.path.join(WORK, "shaper-report.json")
+        argv = [SHAPER, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream_port}",
+                "--get-delay-ms", str(SHAPING["get_delay_ms"]),
+                "--list-delay-ms", str(SHAPING["list_delay_ms"]),
+                "--bandwidth-mib", str(SHAPING["bandwidth_mib"]), "--report", self.report]
+        logf = open(os.path.join(WORK, "shaper.log"), "ab")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=logf, text=True,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"s3-shaper did not start ({line!r}); see {WORK}/shaper.log")
+        self.url = "http://" + line[len("listening on "):]
+
+    def cpu(self):
+        return cpu_secs(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 def client_env():
     """The environment of every client: the bench key and nothing else of AWS_* (an inherited
     AWS_CA_BUNDLE, for one, makes rclone refuse a plain-http endpoint)."""
@@ -284,6 +321,8 @@ class Mount:
 def measured(garage, pid, fn, drop="3"):
     """Drops the caches, runs fn() and returns its result with the deltas around it."""
     drop_caches(drop)
+    shaper = getattr(garage, "shaper", None)
+    pcpu = shaper.cpu() if shaper else None
     before, dcpu = garage.snapshot(), client_cpu(pid)
     rcpu, cpu0 = children_cpu(), machine_cpu()
     result = fn()
@@ -297,7 +336,8 @@ def measured(garage, pid, fn, drop="3"):
                   client_cpu=dcpu,
                   # The program reading through the mount (dd, fio, cat); for direct, none.
                   reader_cpu=rcpu if pid else 0.0,
-                  machine_busy=busy / total if total else None)
+                  machine_busy=busy / total if total else None,
+                  proxy_cpu=shaper.cpu() - pcpu if shaper else None)
     return result
 
 
@@ -441,7 +481,9 @@ def direct_row(garage, row):
                "--first", str(FIRST_IOS), key="iops")
         return {row: r}
     if row == "small":
-        return {"small": go("small", f"{SMALL}/")}
+        # One GET at a time, as `cat` asks; and 16 in flight, the parallel limit.
+        return {"small": go("small", f"{SMALL}/"),
+                "small16": go("small", f"{SMALL}/", "--concurrency", "16")}
     if row.startswith("list"):
         # No cache: "warm" is just the same listing again.
         return {f"{row}-{state}": go("list", f"list/{row[4:]}/", key="secs")
@@ -494,6 +536,8 @@ def versions(garage, systems):
 
 
 def main():
+    if PROFILE not in ("loopback", "s3-like"):
+        sys.exit(f"bench: unknown BENCH_PROFILE {PROFILE!r}; profiles: loopback, s3-like")
     rows = expand(sys.argv[1:] or ALL_ROWS)
     systems = ENV.get("BENCH_SYSTEMS", ",".join(ALL_SYSTEMS)).split(",")
     for s in systems:
@@ -506,6 +550,12 @@ def main():
         log(f"Garage {garage.version} on {garage.url}; seeding (skipped when already there)")
         log(f"seed: {direct_json(garage, 'seed')}")
         garage.settle()
+        garage.shaper = None
+        if PROFILE == "s3-like":
+            garage.shaper = Shaper(garage.s3_port)
+            garage.url = garage.shaper.url
+            log(f"s3-like profile: every client reads through s3-shaper on {garage.url} "
+                f"({SHAPING})")
         results = {}  # measurement -> system -> [result per round]
         given_up = {}  # (row, system) -> the result of the round that timed out or failed
         for rnd in range(ROUNDS):
@@ -525,14 +575,17 @@ def main():
         meta = {"command": " ".join(["scripts/bench.sh"] + sys.argv[1:]),
                 "env": {k: v for k, v in ENV.items() if k.startswith("BENCH_") and k not in
                         ("BENCH_WORK", "BENCH_GARAGE", "BENCH_DAEMON", "BENCH_DIRECT",
-                         "BENCH_GARAGE_PRELOAD")},
+                         "BENCH_GARAGE_PRELOAD", "BENCH_SHAPER")},
                 "nodelay": bool(ENV.get("BENCH_GARAGE_PRELOAD")),
                 "max_memory": next((MOUNT_ARGS[i + 1] for i, a in enumerate(MOUNT_ARGS[:-1])
                                     if a == "--max-memory"), "512M"),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "versions": versions(garage, systems), "rounds": ROUNDS,
-                "minutes": (time.monotonic() - started) / 60}
+                "minutes": (time.monotonic() - started) / 60,
+                "profile": PROFILE, "shaping": SHAPING if PROFILE == "s3-like" else None}
     finally:
+        if getattr(garage, "shaper", None):
+            garage.shaper.stop()
         garage.stop()
     out_dir = os.path.join(REPO, "bench-results")
     os.makedirs(out_dir, exist_ok=True)
@@ -546,7 +599,8 @@ def main():
 
 
 def summary(r):
-    keys = ["value", "p50_ms", "p99_ms", "first_secs", "garage_cpu", "reqs", "rss_mib"]
+    keys = ["value", "p50_ms", "p99_ms", "first_secs", "garage_cpu", "proxy_cpu", "reqs",
+            "rss_mib"]
     return ", ".join(f"{k}={round(r[k], 3) if isinstance(r[k], float) else r[k]}"
                      for k in keys if r.get(k) is not None)
 

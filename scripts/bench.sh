@@ -16,6 +16,13 @@
 #   BENCH_TIMEOUT=180        seconds one command may take before it counts as "timeout"
 #   BENCH_RAND_IOS=500       reads per random-read run
 #   BENCH_MOUNT_ARGS="..."   extra cognito-s3fs mount flags (tuning)
+#   BENCH_PROFILE=loopback   loopback: every system reads Garage directly (CPU-bound on 2 CPUs:
+#                            the cost goals live here); s3-like: every system, direct included,
+#                            reads through s3-shaper (src/bin/s3-shaper), which delays each
+#                            request's first byte and caps each connection's bandwidth:
+#   BENCH_GET_DELAY_MS=20    s3-like: first-byte delay of a GET or HEAD
+#   BENCH_LIST_DELAY_MS=60   s3-like: first-byte delay of a listing
+#   BENCH_BANDWIDTH_MIB=90   s3-like: bandwidth cap per connection and direction, MiB/s
 #   MOUNT_S3=/path/mount-s3  add Mountpoint for S3 as a column
 #   BENCH_CACHE=~/.cache/cognito-s3fs-bench   where Garage is installed
 #   BENCH_GARAGE_NODELAY=1   run Garage with TCP_NODELAY (scripts/bench-nodelay.c); 0: as shipped
@@ -67,8 +74,8 @@ if [ "${BENCH_GARAGE_NODELAY:-1}" = 1 ]; then
     fi
 fi
 
-log "building cognito-s3fs and s3-direct (release)"
-(cd "$REPO" && cargo build --release --quiet --bin cognito-s3fs --bin s3-direct)
+log "building cognito-s3fs, s3-direct and s3-shaper (release)"
+(cd "$REPO" && cargo build --release --quiet --bin cognito-s3fs --bin s3-direct --bin s3-shaper)
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 
 # ------------------------------------------------------------------- run ---
@@ -96,4 +103,5 @@ trap 'exit 130' INT TERM
 
 BENCH_WORK="$WORK" BENCH_GARAGE="$GARAGE" BENCH_GARAGE_PRELOAD="$NODELAY" \
     BENCH_DAEMON="$TARGET/release/cognito-s3fs" BENCH_DIRECT="$TARGET/release/s3-direct" \
+    BENCH_SHAPER="$TARGET/release/s3-shaper" \
     python3 "$REPO/scripts/bench.py" "$@"

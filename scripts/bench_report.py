@@ -19,6 +19,7 @@ MEASUREMENTS = {
     "rand128k": ("random 128 KiB reads (fio randread psync)", "IOPS", True,
                  [("p50_ms", "p50", "ms"), ("p99_ms", "p99", "ms")]),
     "small": ("`cat` of 1,000 × 16 KiB files, cold", "s", False, []),
+    "small16": ("the same 1,000 files, 16 GETs in flight (direct only)", "s", False, []),
     "mount": ("mount command to usable mount", "s", False, []),
 }
 for _n in ("1k", "10k", "100k"):
@@ -61,6 +62,9 @@ def cell(rounds, key, unit, cpu=False):
     g, _ = median(rounds, "garage_cpu")
     if cpu and v is not None and g is not None:
         text += f" · G {g:.2f} s"
+        p, _ = median(rounds, "proxy_cpu")
+        if p is not None:
+            text += f" · P {p:.2f} s"
     return text
 
 
@@ -72,7 +76,10 @@ def cpu_sum(rounds):
     if None in parts or busy is None:
         return "—"
     g, c, r = parts
-    return f"{g:.2f} + {c:.2f} + {r:.2f} = {g + c + r:.2f} s, {busy:.0%} busy"
+    p, _ = median(rounds, "proxy_cpu")
+    if p is None:
+        return f"{g:.2f} + {c:.2f} + {r:.2f} = {g + c + r:.2f} s, {busy:.0%} busy"
+    return f"{g:.2f} + {c:.2f} + {r:.2f} + P {p:.2f} = {g + c + r + p:.2f} s, {busy:.0%} busy"
 
 
 def speed(results, name, system, higher):
@@ -117,6 +124,16 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, Linux {platform.release()}"
 
 
+def profile_line(meta):
+    shaping = meta.get("shaping")
+    if not shaping:
+        return "- profile: loopback (no shaping: every system reads Garage directly)"
+    return (f"- profile: s3-like: every system, direct included, reads through s3-shaper "
+            f"(first-byte delay {shaping['get_delay_ms']} ms per GET/HEAD, "
+            f"{shaping['list_delay_ms']} ms per LIST; {shaping['bandwidth_mib']} MiB/s per "
+            f"connection); `P n s`: the shaper's own CPU time during that run")
+
+
 def report(meta, systems, results):
     names = [n for n in MEASUREMENTS if n in results]
     peers = [s for s in systems if s not in ("direct", "cognito-s3fs")]
@@ -127,6 +144,7 @@ def report(meta, systems, results):
            f"took {meta['minutes']:.1f} min",
            f"- machine: {machine()}",
            "- versions: " + "; ".join(f"{k}: {v}" for k, v in meta["versions"].items()),
+           profile_line(meta),
            "- server: one Garage node on loopback (1 MiB blocks"
            + ("; TCP_NODELAY set by scripts/bench-nodelay.c, else every small GET waits 40 ms "
               "for a delayed ACK" if meta.get("nodelay") else "; as shipped, Nagle on")
@@ -168,8 +186,8 @@ def report(meta, systems, results):
     rows = [[MEASUREMENTS[n][0]] + [cpu_sum(results[n].get(s)) for s in systems]
             for n in names if n != "mount"]
     out += ["Where the CPU went: Garage + the client (the daemon; for direct, s3-direct) + the "
-            "program reading through the mount (`dd`, `fio`, `cat`, `ls`) = all three, in CPU "
-            "seconds, and how busy the machine's CPUs were during the run (I/O wait counts as "
+            "program reading through the mount (`dd`, `fio`, `cat`, `ls`) (+ P: s3-shaper, in "
+            "the s3-like profile) = all, in CPU seconds, and how busy the machine's CPUs were during the run (I/O wait counts as "
             "idle):", "",
             table(["measurement"] + systems, rows), ""]
     mounts = [s for s in systems if s != "direct"]

@@ -81,8 +81,12 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         first: usize,
     },
-    /// LIST a prefix, then GET each object whole, one at a time (a `cat` loop).
-    Small { prefix: String },
+    /// LIST a prefix, then GET each object whole, `concurrency` at a time (1: a `cat` loop).
+    Small {
+        prefix: String,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
     /// Paginated ListObjectsV2 of a prefix with delimiter `/`.
     List { prefix: String },
 }
@@ -115,7 +119,10 @@ async fn main() -> std::process::ExitCode {
             seed,
             first,
         } => rand(&store, bucket, &key, (block, count, first), seed).await,
-        Cmd::Small { prefix } => small(&store, bucket, &prefix).await,
+        Cmd::Small {
+            prefix,
+            concurrency,
+        } => small(&store, bucket, &prefix, concurrency).await,
         Cmd::List { prefix } => list(&store, bucket, &prefix).await.map(|(n, _)| n),
     };
     match result {
@@ -392,18 +399,31 @@ async fn rand(
     ))
 }
 
-async fn small(store: &SdkStore, bucket: &str, prefix: &str) -> Fallible<String> {
+async fn small(
+    store: &SdkStore,
+    bucket: &str,
+    prefix: &str,
+    concurrency: usize,
+) -> Fallible<String> {
     let started = Instant::now();
     let (_, objects) = list(store, bucket, prefix).await?;
-    for (key, size) in &objects {
-        store
-            .get_range(bucket, key, 0..*size, None)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    let objects = Arc::new(objects);
+    let count = objects.len();
+    let (store, bucket) = (store.clone(), bucket.to_owned());
+    for_each_concurrent(concurrency.max(1), count as u64, move |i| {
+        let (store, bucket, objects) = (store.clone(), bucket.clone(), objects.clone());
+        async move {
+            let (key, size) = &objects[i as usize];
+            store
+                .get_range(&bucket, key, 0..*size, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await?;
     let secs = started.elapsed().as_secs_f64();
     Ok(format!(
-        "\"op\":\"small\",\"files\":{},\"run_secs\":{secs:.6}",
-        objects.len()
+        "\"op\":\"small\",\"files\":{count},\"in_flight\":{concurrency},\"run_secs\":{secs:.6}"
     ))
 }
