@@ -366,12 +366,7 @@ impl Fs {
             return Err(FsError::IsDir);
         };
         let keep_cache = self.pushes.opened(ino, meta.etag.as_ref()).await;
-        let obj = ObjectId {
-            bucket,
-            key: key.into(),
-            size: meta.size,
-            etag: meta.etag,
-        };
+        let obj = ObjectId::new(bucket, key.into(), meta.size, meta.etag);
         let file = OpenFile::new(
             ino,
             self.data.reader(obj, !kernel_caches),
