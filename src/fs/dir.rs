@@ -357,7 +357,7 @@ fn feed(
         };
         match state.high_water.as_deref().map(|hw| rest.cmp(hw)) {
             Some(Ordering::Less) => {
-                let last = state.high_water.clone().unwrap_or_default();
+                let last = format!("{prefix}{}", state.high_water.as_deref().unwrap_or(""));
                 return Err(state.guard.went_back(item.key(), &last));
             }
             Some(Ordering::Equal) => continue, // sent again across a page boundary
