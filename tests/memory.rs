@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cognito_s3fs::fs::dir::{DirListing, HiddenLog};
+use cognito_s3fs::fs::list_guard::ListBound;
 use cognito_s3fs::fs::{Fs, FsConfig, ROOT};
 use cognito_s3fs::s3::memory::MemoryStore;
 
@@ -63,8 +64,9 @@ fn a_cached_entry_costs_a_few_hundred_bytes_at_most() {
             ..FsConfig::with_ttl(Duration::from_secs(600))
         };
         let store = Arc::new(store);
+        let bound = ListBound::for_entries(config.max_cached_entries);
         let before = live();
-        let listing = DirListing::new("bk".into(), "data/2024/");
+        let listing = DirListing::new("bk".into(), "data/2024/", bound);
         listing.fill_to(store.as_ref(), &HiddenLog::default(), usize::MAX - 1).await.unwrap();
         let alone = (live() - before) / ENTRIES as isize;
         assert_eq!(listing.len(), ENTRIES);

@@ -3,7 +3,9 @@
 //! Subtleties:
 //! 1. A part is keyed by the object's bucket, key, size and ETag, so bytes of two versions
 //!    of an object never meet, and a file opened twice (or by several readers) reuses what
-//!    any of them fetched.
+//!    any of them fetched. An object listed without an ETag has no version to tell: each open
+//!    of it is its own object here ([`ObjectId::new`]), so a later open never gets bytes an
+//!    earlier one fetched, maybe of an older version; its parts go when its reader closes.
 //! 2. Parts of one object never overlap: a request for a range fetches only its gaps. A part
 //!    being fetched is in the map already (pending), so a second reader of the same bytes
 //!    waits for that GET instead of sending its own.
@@ -54,6 +56,25 @@ pub struct ObjectId {
     pub key: Arc<str>,
     pub size: u64,
     pub etag: Option<Arc<str>>,
+    /// 0 with an ETag; without one, a number no other open has (subtlety 1).
+    unversioned: u64,
+}
+
+impl ObjectId {
+    pub fn new(bucket: Arc<str>, key: Arc<str>, size: u64, etag: Option<Arc<str>>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let unversioned = match etag {
+            Some(_) => 0,
+            None => NEXT.fetch_add(1, Ordering::Relaxed),
+        };
+        ObjectId {
+            bucket,
+            key,
+            size,
+            etag,
+            unversioned,
+        }
+    }
 }
 
 /// One open file of one object, counted by the cache while it lives.
@@ -91,6 +112,10 @@ impl Drop for Reader {
             open.direct -= usize::from(self.direct);
             if open.readers == 0 {
                 inner.open.remove(&self.obj);
+                if self.obj.unversioned != 0 && inner.drop_finished(&self.obj) {
+                    drop(inner);
+                    self.cache.freed.notify_waiters();
+                }
             }
         }
     }
@@ -601,6 +626,26 @@ impl Inner {
     fn not_handed(&self, obj: &ObjectId, gap: Range<u64>) -> Vec<Range<u64>> {
         let handed = self.open.get(obj).map_or(&[][..], |o| &o.handed[..]);
         stretches::outside(gap, handed)
+    }
+
+    /// Drops the finished parts of `obj`, which no reader will ask for again. Parts still
+    /// in flight are evicted like any other once they finish.
+    /// Whether any went.
+    fn drop_finished(&mut self, obj: &Arc<ObjectId>) -> bool {
+        let Some(parts) = self.objects.get(obj) else {
+            return false;
+        };
+        let starts: Vec<u64> = parts.keys().copied().collect();
+        let mut dropped = false;
+        for start in starts {
+            let key = (obj.clone(), start);
+            if let Some(len) = self.lru.pop(&key).or_else(|| self.unread.pop(&key)) {
+                self.remove(obj, start);
+                self.used -= len;
+                dropped = true;
+            }
+        }
+        dropped
     }
 
     fn remove(&mut self, obj: &Arc<ObjectId>, start: u64) {

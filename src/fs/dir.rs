@@ -21,9 +21,15 @@
 //! 6. A listing of a single name (`list_prefix` = directory prefix + name) is the same
 //!    machine: one LIST answers an uncached lookup, with a follow-up page only when more than
 //!    a page of names sort between `name` and `name/`.
+//! 7. Everything held back behind a file (subtlety 3) is kept by sort key, so finding the
+//!    file a prefix clashes with, or a name a lookup asks about, takes a look-up, not a scan:
+//!    a file `x` followed by 50,000 prefixes `x-1/`, `x-2/` ... holds all of them back, and a
+//!    scan per prefix made that listing quadratic.
+//! 8. A listing that would never end (a token seen twice, a page that goes back, more pages
+//!    or entries than the bound) fails with EIO; see [`super::list_guard`].
 
 use std::cmp::Ordering;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +37,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 use super::inode::{ChildKind, FileMeta};
+use super::list_guard::{ListBound, ListGuard};
 use super::names::{object_child, prefix_child, Child, ValidName};
 use crate::s3::{ListPage, ObjectInfo, ObjectStore, StoreError};
 
@@ -66,14 +73,16 @@ pub enum Decision {
 struct State {
     /// Released entries, in sort-key order.
     entries: Vec<Entry>,
-    /// Entries waiting behind a file that might still turn out to be a directory.
-    pending: VecDeque<Entry>,
+    /// Entries waiting behind a file that might still turn out to be a directory, by sort
+    /// key (subtleties 3 and 7).
+    pending: BTreeMap<Box<str>, Entry>,
     /// The last sort key fed, relative to the directory prefix.
     high_water: Option<Box<str>>,
     token: Option<String>,
     /// Pages fed so far: tells a waiting fetcher that another one got the page first.
     pages: u64,
     complete: bool,
+    guard: ListGuard,
 }
 
 /// One listing of one directory, filled page by page.
@@ -83,6 +92,7 @@ pub struct DirListing {
     prefix: Box<str>,
     /// What is sent as ListObjectsV2's prefix: the directory, or one name in it.
     list_prefix: Box<str>,
+    bound: ListBound,
     pub started: Instant,
     state: RwLock<State>,
     fetch: tokio::sync::Mutex<()>,
@@ -95,21 +105,27 @@ pub struct DirListing {
 
 impl DirListing {
     /// A listing of the directory `prefix` in `bucket`, empty until read.
-    pub fn new(bucket: Arc<str>, prefix: &str) -> Self {
-        Self::with_list_prefix(bucket, prefix, prefix)
+    pub fn new(bucket: Arc<str>, prefix: &str, bound: ListBound) -> Self {
+        Self::with_list_prefix(bucket, prefix, prefix, bound)
     }
 
     /// A listing of the names in directory `prefix` that start with `name`: enough to decide
     /// `name` with one request.
-    pub fn for_name(bucket: Arc<str>, prefix: &str, name: &ValidName) -> Self {
-        Self::with_list_prefix(bucket, prefix, &format!("{prefix}{name}"))
+    pub fn for_name(bucket: Arc<str>, prefix: &str, name: &ValidName, bound: ListBound) -> Self {
+        Self::with_list_prefix(bucket, prefix, &format!("{prefix}{name}"), bound)
     }
 
-    fn with_list_prefix(bucket: Arc<str>, prefix: &str, list_prefix: &str) -> Self {
+    fn with_list_prefix(
+        bucket: Arc<str>,
+        prefix: &str,
+        list_prefix: &str,
+        bound: ListBound,
+    ) -> Self {
         DirListing {
             bucket,
             prefix: prefix.into(),
             list_prefix: list_prefix.into(),
+            bound,
             started: Instant::now(),
             state: RwLock::new(State::default()),
             fetch: tokio::sync::Mutex::new(()),
@@ -129,7 +145,7 @@ impl DirListing {
                 .cmp(b.as_str().bytes().chain([b'/']))
         });
         names.dedup();
-        let listing = Self::new(Arc::from(""), "");
+        let listing = Self::new(Arc::from(""), "", ListBound::for_entries(usize::MAX));
         {
             let mut state = listing.state.write();
             state.entries = names
@@ -200,11 +216,11 @@ impl DirListing {
     /// What the listing, as far as it is fetched, says about `name`.
     pub fn decide(&self, name: &ValidName) -> Decision {
         let state = self.state.read();
-        if let Some(e) = state.pending.iter().find(|e| &e.name == name) {
-            return match e.kind {
-                ChildKind::Dir => Decision::Found(ChildKind::Dir),
-                ChildKind::File(_) => Decision::Unknown,
-            };
+        if state.pending.contains_key(format!("{name}/").as_str()) {
+            return Decision::Found(ChildKind::Dir);
+        }
+        if state.pending.contains_key(name.as_str()) {
+            return Decision::Unknown;
         }
         for is_dir in [false, true] {
             let target: String = if is_dir {
@@ -283,19 +299,21 @@ impl DirListing {
         let pages_before = self.state.read().pages;
         let _single_flight = self.fetch.lock().await;
         let token = {
-            let state = self.state.read();
+            let mut state = self.state.write();
             if state.complete || state.pages != pages_before {
                 return Ok(()); // someone else fetched while we waited
             }
+            let (pages, held) = (state.pages, state.entries.len() + state.pending.len());
+            state.guard.before_fetch(&self.bound, pages, held)?;
             state.token.clone()
         };
         let page = store
             .list_page(&self.bucket, &self.list_prefix, token)
             .await?;
         let mut state = self.state.write();
-        feed(&mut state, &self.bucket, &self.prefix, page, hidden);
+        let fed = feed(&mut state, &self.bucket, &self.prefix, page, hidden);
         self.len.store(state.entries.len(), AtomicOrdering::Relaxed);
-        Ok(())
+        fed
     }
 }
 
@@ -322,43 +340,68 @@ fn merged(page: &ListPage) -> Vec<Item<'_>> {
     items
 }
 
-fn feed(state: &mut State, bucket: &str, prefix: &str, page: ListPage, hidden: &HiddenLog) {
+/// Feeds a page into the listing; an error when it shows the listing would never end
+/// (subtlety 8), before anything of the page is fed.
+fn feed(
+    state: &mut State,
+    bucket: &str,
+    prefix: &str,
+    page: ListPage,
+    hidden: &HiddenLog,
+) -> Result<(), StoreError> {
+    state.guard.check_token(page.next_token.as_deref())?;
     for item in merged(&page) {
-        let child = match item {
-            Item::Object(o) => object_child(prefix, o),
-            Item::Prefix(p) => prefix_child(prefix, p),
+        let Some(rest) = item.key().strip_prefix(prefix) else {
+            hidden.note(bucket, item.key(), "outside the directory listed");
+            continue;
         };
-        match (child, &item) {
-            (Child::File(name), Item::Object(o)) => state.pending.push_back(Entry {
-                name,
-                kind: ChildKind::File(meta_of(o)),
-            }),
-            (Child::Dir(name), _) => {
-                // Semantics decision: a name that is a prefix too is the directory.
-                if let Some(i) = state.pending.iter().position(|e| e.name == name) {
-                    state.pending.remove(i);
-                    hidden.note_clash(bucket, &format!("{prefix}{name}"));
-                }
-                state.pending.push_back(Entry {
-                    name,
-                    kind: ChildKind::Dir,
-                });
+        match state.high_water.as_deref().map(|hw| rest.cmp(hw)) {
+            Some(Ordering::Less) => {
+                let last = format!("{prefix}{}", state.high_water.as_deref().unwrap_or(""));
+                return Err(state.guard.went_back(item.key(), &last));
             }
-            (Child::Hidden(why), _) => hidden.note(bucket, item.key(), why),
+            Some(Ordering::Equal) => continue, // sent again across a page boundary
             _ => {}
         }
-        let rest = item.key().get(prefix.len()..).unwrap_or("");
+        feed_item(state, bucket, prefix, &item, hidden);
         state.high_water = Some(rest.into());
     }
     state.token = page.next_token;
     state.pages += 1;
     state.complete = state.token.is_none();
     release(state);
+    Ok(())
+}
+
+fn feed_item(state: &mut State, bucket: &str, prefix: &str, item: &Item<'_>, hidden: &HiddenLog) {
+    let child = match item {
+        Item::Object(o) => object_child(prefix, o),
+        Item::Prefix(p) => prefix_child(prefix, p),
+    };
+    match (child, item) {
+        (Child::File(name), Item::Object(o)) => {
+            let kind = ChildKind::File(meta_of(o));
+            state
+                .pending
+                .insert(name.as_str().into(), Entry { name, kind });
+        }
+        (Child::Dir(name), _) => {
+            // Semantics decision: a name that is a prefix too is the directory.
+            if state.pending.remove(name.as_str()).is_some() {
+                hidden.note_clash(bucket, &format!("{prefix}{name}"));
+            }
+            let key = format!("{name}/").into();
+            let kind = ChildKind::Dir;
+            state.pending.insert(key, Entry { name, kind });
+        }
+        (Child::Hidden(why), _) => hidden.note(bucket, item.key(), why),
+        _ => {}
+    }
 }
 
 /// Moves entries from `pending` to `entries` once nothing can change them any more.
 fn release(state: &mut State) {
-    while let Some(front) = state.pending.front() {
+    while let Some((_, front)) = state.pending.first_key_value() {
         let settled = state.complete
             || front.is_dir()
             || state
@@ -368,7 +411,7 @@ fn release(state: &mut State) {
         if !settled {
             return;
         }
-        let entry = state.pending.pop_front().expect("front exists");
+        let (_, entry) = state.pending.pop_first().expect("front exists");
         state.entries.push(entry);
     }
 }
@@ -422,6 +465,10 @@ mod tests {
         ValidName::parse(s).unwrap()
     }
 
+    fn bound() -> ListBound {
+        ListBound::for_entries(1_000_000)
+    }
+
     async fn all(listing: &DirListing, store: &MemoryStore) -> Vec<(String, bool)> {
         listing
             .fill_to(store, &HiddenLog::default(), usize::MAX - 1)
@@ -440,7 +487,7 @@ mod tests {
         for key in ["x", "x-1", "x.txt", "x/in", "y"] {
             store.put("bk", key, "z");
         }
-        let listing = DirListing::new("bk".into(), "");
+        let listing = DirListing::new("bk".into(), "", bound());
         let hidden = HiddenLog::default();
         listing.fill_to(&store, &hidden, 0).await.unwrap();
         // `x` (page 1) held back `x-1` and `x.txt` until `x/` (page 4) settled it.
@@ -459,7 +506,7 @@ mod tests {
         for i in 0..100 {
             store.put("bk", &format!("d/f{i:03}"), "z");
         }
-        let listing = DirListing::new("bk".into(), "d/");
+        let listing = DirListing::new("bk".into(), "d/", bound());
         listing
             .fill_to(&store, &HiddenLog::default(), 0)
             .await
@@ -500,7 +547,7 @@ mod tests {
             ),
         ] {
             let before = store.counters.get(Op::List);
-            let one = DirListing::for_name("bk".into(), "d/", &name(n));
+            let one = DirListing::for_name("bk".into(), "d/", &name(n), bound());
             assert_eq!(
                 one.fill_for(&store, &hidden, &name(n)).await.unwrap(),
                 want,

@@ -64,6 +64,7 @@ impl FsError {
                 StoreError::Throttled
                 | StoreError::ShortBody { .. }
                 | StoreError::Unavailable(_)
+                | StoreError::BadAnswer { .. }
                 | StoreError::Other(_) => libc::EIO,
             },
         }
@@ -88,6 +89,10 @@ mod tests {
             }),
             libc::EIO
         );
+        for transient in [true, false] {
+            let detail = "another range".into();
+            assert_eq!(e(StoreError::BadAnswer { detail, transient }), libc::EIO);
+        }
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
     }
 }

@@ -17,6 +17,7 @@ pub mod data_cache;
 pub mod dir;
 pub mod error;
 pub mod inode;
+pub mod list_guard;
 pub mod names;
 pub mod push;
 mod quiet;
@@ -29,6 +30,9 @@ mod tests;
 
 #[cfg(test)]
 mod budget_tests;
+
+#[cfg(test)]
+mod listing_tests;
 
 #[cfg(test)]
 mod model_tests;
@@ -50,6 +54,7 @@ use data_cache::{DataCache, ObjectId};
 use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
+use list_guard::ListBound;
 use names::ValidName;
 use push::{PageSink, Pushes};
 use quiet::Quiet;
@@ -109,6 +114,8 @@ pub struct Fs {
     config: FsConfig,
     inodes: Inodes,
     dirs: DirCache,
+    /// How far one listing may go before it is taken for one that never ends.
+    list_bound: ListBound,
     negative: NegativeCache,
     stats: Arc<CacheStats>,
     hidden: Arc<HiddenLog>,
@@ -133,6 +140,7 @@ impl Fs {
         Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
+            list_bound: ListBound::for_entries(config.max_cached_entries),
             pushes: Pushes::new(data.clone()),
             data,
             read_config: config.read.within(config.max_cache_memory),
@@ -247,10 +255,14 @@ impl Fs {
         let started = Instant::now();
         let decision = match &dir.kind {
             Kind::Root => self.root_listing().await?.decide(name),
-            Kind::Dir { bucket, prefix } => DirListing::for_name(bucket.clone(), prefix, name)
-                .fill_for(self.store.as_ref(), &self.hidden, name)
-                .await
-                .map_err(|e| self.failed(format!("looking up s3://{bucket}/{prefix}{name}"), e))?,
+            Kind::Dir { bucket, prefix } => {
+                DirListing::for_name(bucket.clone(), prefix, name, self.list_bound)
+                    .fill_for(self.store.as_ref(), &self.hidden, name)
+                    .await
+                    .map_err(|e| {
+                        self.failed(format!("looking up s3://{bucket}/{prefix}{name}"), e)
+                    })?
+            }
             Kind::File { .. } => return Err(FsError::NotDir),
         };
         match decision {
@@ -300,9 +312,9 @@ impl Fs {
             Kind::Root => self.root_listing().await,
             Kind::Dir { bucket, prefix } => {
                 let ttl = self.config.metadata_ttl;
-                let (listing, hit) = self
-                    .dirs
-                    .fresh_or_insert(dir.ino, ttl, || DirListing::new(bucket.clone(), prefix));
+                let (listing, hit) = self.dirs.fresh_or_insert(dir.ino, ttl, || {
+                    DirListing::new(bucket.clone(), prefix, self.list_bound)
+                });
                 if hit {
                     self.stats.hit();
                 } else {
@@ -373,12 +385,7 @@ impl Fs {
             return Err(FsError::IsDir);
         };
         let keep_cache = self.pushes.opened(ino, meta.etag.as_ref()).await;
-        let obj = ObjectId {
-            bucket,
-            key: key.into(),
-            size: meta.size,
-            etag: meta.etag,
-        };
+        let obj = ObjectId::new(bucket, key.into(), meta.size, meta.etag);
         let file = OpenFile::new(
             ino,
             self.data.reader(obj, !kernel_caches),

@@ -878,3 +878,34 @@ async fn a_fetch_that_panics_fails_its_waiters_and_frees_its_memory() {
         "the panicked GET was shared by both readers; the next read tried again"
     );
 }
+
+#[tokio::test]
+async fn an_object_listed_without_an_etag_is_read_anew_by_every_open() {
+    let store = Arc::new(MemoryStore::new());
+    store.put_without_etag("bk", "k", vec![b'a'; 100]);
+    let config = FsConfig {
+        buckets: Some(vec!["bk".into()]),
+        // Every open asks S3 again, and finds the same size and no ETag either time.
+        ..FsConfig::with_ttl(Duration::ZERO)
+    };
+    let fs = Fs::new(store.clone(), config);
+    let ino = lookup_path(&fs, "bk/k").await;
+    let (fh, keep) = fs.open(ino).await.unwrap();
+    assert!(!keep);
+    // Only part of what the open fetched is read: the rest stays after the close.
+    assert_eq!(fs.read(fh, 0, 10).await.unwrap(), vec![b'a'; 10]);
+    fs.release(fh);
+    store.put_without_etag("bk", "k", vec![b'b'; 100]);
+    let (fh, keep) = fs.open(lookup_path(&fs, "bk/k").await).await.unwrap();
+    assert!(
+        !keep,
+        "no ETag, no telling the kernel's pages are still good"
+    );
+    assert_eq!(fs.read(fh, 0, 100).await.unwrap(), vec![b'b'; 100]);
+    fs.release(fh);
+    assert_eq!(
+        fs.data_cache().used(),
+        0,
+        "nobody can use those bytes again"
+    );
+}

@@ -17,7 +17,8 @@ use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
 #[derive(Clone, Debug)]
 struct Object {
     data: Bytes,
-    etag: String,
+    /// `None` for a server that lists objects without an ETag.
+    etag: Option<String>,
     last_modified: SystemTime,
 }
 
@@ -67,10 +68,20 @@ impl MemoryStore {
         let n = self
             .version
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // As long as a real single-part ETag: 32 hex digits in quotes.
+        self.insert(bucket, key, data.into(), Some(format!("\"{n:032x}\"")));
+    }
+
+    /// Puts an object that is listed, and read, without an ETag, as some S3-compatible
+    /// servers answer.
+    pub fn put_without_etag(&self, bucket: &str, key: &str, data: impl Into<Bytes>) {
+        self.insert(bucket, key, data.into(), None);
+    }
+
+    fn insert(&self, bucket: &str, key: &str, data: Bytes, etag: Option<String>) {
         let object = Object {
-            data: data.into(),
-            // As long as a real single-part ETag: 32 hex digits in quotes.
-            etag: format!("\"{n:032x}\""),
+            data,
+            etag,
             last_modified: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
         };
         self.buckets
@@ -111,7 +122,7 @@ impl MemoryStore {
                     key: key.clone(),
                     size: obj.data.len() as u64,
                     last_modified: obj.last_modified,
-                    etag: Some(obj.etag.clone()),
+                    etag: obj.etag.clone(),
                 });
             } else {
                 page.prefixes.push(entry.clone());
@@ -152,7 +163,7 @@ impl ObjectStore for MemoryStore {
         let buckets = self.buckets.read();
         let objects = buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
         let obj = objects.get(key).ok_or(StoreError::NoSuchKey)?;
-        if if_match.is_some_and(|etag| etag != obj.etag) {
+        if if_match.is_some_and(|etag| Some(etag) != obj.etag.as_deref()) {
             return Err(StoreError::PreconditionFailed);
         }
         let len = obj.data.len() as u64;

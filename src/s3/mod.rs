@@ -7,6 +7,7 @@
 //! ([`memory::MemoryStore`], which counts requests so tests can assert request budgets) and
 //! the fault-injecting wrapper ([`faulty::FaultyStore`]).
 
+pub mod answer;
 pub mod buffers;
 pub mod counters;
 pub mod faulty;
@@ -73,6 +74,11 @@ pub enum StoreError {
     /// Worth retrying: a server error, a reset or refused connection, a timeout.
     #[error("S3 unavailable: {0}")]
     Unavailable(String),
+    /// The server answered something other than what was asked: another range, the whole
+    /// object for a part, another version. Never data; retried when `transient`, when
+    /// another attempt can get the right answer (see [`answer`]).
+    #[error("the server's answer does not match the request: {detail}")]
+    BadAnswer { detail: String, transient: bool },
     /// Anything else: an unexpected answer that retrying will not change.
     #[error("{0}")]
     Other(String),
@@ -104,6 +110,10 @@ impl StoreError {
                 | StoreError::Unavailable(_)
                 | StoreError::ShortBody { .. }
                 | StoreError::ExpiredToken
+                | StoreError::BadAnswer {
+                    transient: true,
+                    ..
+                }
         )
     }
 }

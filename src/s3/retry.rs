@@ -3,7 +3,8 @@
 //!
 //! Subtleties:
 //! 1. Only errors that another attempt can change are retried (throttling, 5xx, resets,
-//!    timeouts, short bodies); a missing key, a denial or a changed ETag answers at once.
+//!    timeouts, short bodies, an answer for another range); a missing key, a denial, a
+//!    changed ETag or a server that ignores `Range` answers at once.
 //! 2. Every attempt has its own timeout, so a stalled connection becomes a retry instead of a
 //!    hang, and the whole call has a deadline: a read that keeps failing returns EIO within
 //!    the deadline and never hangs its caller.
@@ -256,6 +257,32 @@ mod tests {
         let err = s.list_page("bk", "", None).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)));
         assert_eq!(s.retries(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_bad_answer_is_retried_only_when_another_attempt_can_help() {
+        fn answer(transient: bool) -> StoreError {
+            let detail = "another range".into();
+            StoreError::BadAnswer { detail, transient }
+        }
+        let s = store();
+        s.inner()
+            .fail_always(Op::Get, Fault::Fail(|| answer(false)));
+        assert!(s.get_range("bk", "k", 0..10, None).await.is_err());
+        assert_eq!(
+            s.retries(),
+            0,
+            "the whole object, another version: not retried"
+        );
+        s.inner().clear();
+        s.inner().fail_always(Op::Get, Fault::Fail(|| answer(true)));
+        let err = s.get_range("bk", "k", 0..10, None).await.unwrap_err();
+        assert!(matches!(err, StoreError::BadAnswer { .. }));
+        assert_eq!(
+            s.retries(),
+            4,
+            "another range: retried up to the attempt limit"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,10 +9,12 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use crate::sdk_error::{summary, HasStatus};
 
+use super::answer::check_range_answer;
 use super::buffers::BufferPool;
 use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
 
@@ -98,6 +100,35 @@ where
     }
 }
 
+impl SdkStore {
+    /// The body of a checked answer: exactly `expected` bytes, straight into one buffer of
+    /// that size, recycled when one is idle. No second copy, and the chunks the connection
+    /// hands over are freed as they arrive.
+    async fn read_body(&self, mut stream: ByteStream, expected: u64) -> Result<Bytes, StoreError> {
+        let mut body = self.buffers.take(expected as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                StoreError::Unavailable(format!("reading body: {}", crate::sdk_error::chain(&e)))
+            })?;
+            if body.len() + chunk.len() > expected as usize {
+                return Err(StoreError::BadAnswer {
+                    detail: format!("the headers said {expected} bytes, the body is longer"),
+                    transient: true,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = self.buffers.freeze(body);
+        if body.len() as u64 != expected {
+            return Err(StoreError::ShortBody {
+                got: body.len() as u64,
+                expected,
+            });
+        }
+        Ok(body)
+    }
+}
+
 fn to_system_time(dt: Option<&aws_smithy_types::DateTime>) -> SystemTime {
     dt.and_then(|d| SystemTime::try_from(*d).ok())
         .unwrap_or(SystemTime::UNIX_EPOCH)
@@ -149,8 +180,16 @@ impl ObjectStore for SdkStore {
             .iter()
             .filter_map(|p| p.prefix().map(str::to_owned))
             .collect();
-        let next_token = match out.is_truncated() {
-            Some(true) => out.next_continuation_token().map(str::to_owned),
+        let next_token = match (out.is_truncated(), out.next_continuation_token()) {
+            (Some(true), Some(token)) => Some(token.to_owned()),
+            // Taken as the end, it would show part of a directory as all of it.
+            (Some(true), None) => {
+                return Err(StoreError::BadAnswer {
+                    detail: "a listing page says it is truncated but has no continuation token"
+                        .into(),
+                    transient: false,
+                })
+            }
             _ => None,
         };
         Ok(ListPage {
@@ -181,35 +220,14 @@ impl ObjectStore for SdkStore {
             .send()
             .await
             .map_err(classify)?;
-        let wanted = range.end - range.start;
-        let expected = out.content_length().unwrap_or(-1);
-        if expected > wanted as i64 {
-            return Err(StoreError::Other(format!(
-                "asked for {wanted} bytes, the server sent {expected}: it ignored the Range"
-            )));
-        }
-        // Straight into one buffer of the final size, recycled when one is idle: no second
-        // copy, and the chunks the connection hands over are freed as they arrive.
-        let mut body = self.buffers.take(wanted as usize);
-        let mut stream = out.body;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                StoreError::Unavailable(format!("reading body: {}", crate::sdk_error::chain(&e)))
-            })?;
-            if body.len() + chunk.len() > wanted as usize {
-                return Err(StoreError::Other(format!(
-                    "asked for {wanted} bytes, the server sent more"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = self.buffers.freeze(body);
-        if expected >= 0 && body.len() as u64 != expected as u64 {
-            return Err(StoreError::ShortBody {
-                got: body.len() as u64,
-                expected: expected as u64,
-            });
-        }
+        let expected = check_range_answer(
+            &range,
+            out.content_range(),
+            out.e_tag(),
+            if_match,
+            out.content_length(),
+        )?;
+        let body = self.read_body(out.body, expected).await?;
         self.counters.record_bytes(body.len() as u64);
         Ok(body)
     }
