@@ -103,7 +103,7 @@ fn a_hostile_server_gets_eio_never_wrong_bytes_nor_a_hang() {
     );
 
     // Listings that never end: EIO after the first page of a cycle or a page that goes
-    // back, and after the page bound for empty pages; one log line for each `ls`.
+    // back, and after the page bound for empty pages.
     for (dir, pages) in [
         ("same-token", 2..=2),
         ("new-tokens", 2..=2),
@@ -122,13 +122,24 @@ fn a_hostile_server_gets_eio_never_wrong_bytes_nor_a_hang() {
             "a failed listing asks no more"
         );
     }
+    // Logged, but not once per failure: repeats of one kind are thinned (src/fs/quiet.rs).
     let log = mnt.log_text();
-    for dir in ["same-token", "new-tokens", "empty-pages"] {
-        let lines = log
-            .lines()
+    let lines = |dir: &str| {
+        log.lines()
             .filter(|l| l.contains("WARN") && l.contains(&format!("s3://hb/{dir}/")))
-            .count();
-        assert_eq!(lines, 2, "{dir}\n{log}");
-    }
+            .count()
+    };
+    assert!(
+        lines("same-token") >= 1,
+        "the first failure is logged\n{log}"
+    );
+    let all: usize = ["same-token", "new-tokens", "empty-pages"]
+        .iter()
+        .map(|d| lines(d))
+        .sum();
+    assert!(
+        (1..=6).contains(&all),
+        "{all} lines for six failed listings\n{log}"
+    );
     assert!(mnt.unmount_and_wait(), "the daemon did not exit");
 }

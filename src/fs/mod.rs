@@ -130,8 +130,10 @@ pub struct Fs {
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
-    /// Thins the log of failures that repeat (an outage fails every request alike).
-    quiet: Quiet,
+    /// Thin the log of failures that repeat (an outage fails every request alike): one for
+    /// listings and lookups, one for reads, so that one kind does not hide the other.
+    quiet_requests: Quiet,
+    quiet_reads: Quiet,
 }
 
 impl Fs {
@@ -154,7 +156,8 @@ impl Fs {
             dir_handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             mount_time: SystemTime::now(),
-            quiet: Quiet::default(),
+            quiet_requests: Quiet::default(),
+            quiet_reads: Quiet::default(),
         }
     }
 
@@ -199,7 +202,7 @@ impl Fs {
 
     fn failed(&self, context: String, source: StoreError) -> FsError {
         let err = FsError::store(context, source);
-        if let Some(similar) = self.quiet.admit(err.kind(), Instant::now()) {
+        if let Some(similar) = self.quiet_requests.admit(err.kind(), Instant::now()) {
             tracing::warn!(error = %err, similar_failures_not_logged = similar, "request failed");
         }
         err
@@ -408,7 +411,7 @@ impl Fs {
         file.read(&self.data, &self.store, &self.pushes, offset, size)
             .await
             .inspect_err(|err| {
-                let Some(similar) = self.quiet.admit(err.kind(), Instant::now()) else {
+                let Some(similar) = self.quiet_reads.admit(err.kind(), Instant::now()) else {
                     return;
                 };
                 match err.errno() {

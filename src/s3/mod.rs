@@ -98,6 +98,7 @@ impl StoreError {
             StoreError::Archived => "archived",
             StoreError::ShortBody { .. } => "short body",
             StoreError::Unavailable(_) => "unavailable",
+            StoreError::BadAnswer { .. } => "bad answer",
             StoreError::Other(_) => "other",
         }
     }
