@@ -290,17 +290,18 @@ impl Filesystem for FuseAdapter {
                 Ok(e) => e,
                 Err(e) => return reply.error(errno(&e)),
             };
-            for e in &entries {
+            let mut offered = entries.iter();
+            for e in offered.by_ref() {
                 let attr = file_attr(&e.attr, &look);
                 let ino = INodeNo(e.attr.ino);
                 if reply.add(ino, e.next_offset, &e.name, &ttl, &attr, Generation(0)) {
+                    fs.declined(e);
                     break;
                 }
-                // The kernel links every entry but `.` and `..`: one reference each.
-                if e.name != "." && e.name != ".." {
-                    fs.remember(e.attr.ino);
-                }
+                // The kernel links every entry it took but `.` and `..`: one reference each.
+                fs.took(e);
             }
+            offered.for_each(|e| fs.declined(e));
             reply.ok();
         });
     }

@@ -219,7 +219,7 @@ async fn forget_reclaims_inodes_and_numbers_stay_stable_while_held() {
     let baseline = fs.inode_count();
     let entries = read_dir(&fs, d, 10).await;
     for e in &entries[2..] {
-        fs.remember(e.attr.ino); // what the adapter does for each readdirplus entry
+        fs.took(e); // what the adapter does for each readdirplus entry the kernel took
     }
     assert_eq!(fs.inode_count(), baseline + 50);
     let again = read_dir(&fs, d, 10).await;
@@ -229,4 +229,35 @@ async fn forget_reclaims_inodes_and_numbers_stay_stable_while_held() {
         fs.forget(e.attr.ino, 1);
     }
     assert_eq!(fs.inode_count(), baseline);
+}
+
+/// readdirplus offers a batch; the kernel's buffer takes only the first entries, and the
+/// reader stops there (`ls | head`, a small buffer, an interrupted walk). The nodes of the
+/// entries it did not take must go, or the table keeps nodes the kernel never heard of and
+/// so never forgets (issue 16).
+#[tokio::test]
+async fn entries_the_kernel_had_no_room_for_leave_no_node_behind() {
+    let store = Arc::new(MemoryStore::new());
+    for i in 0..50 {
+        store.put("bk", &format!("d/{i:02}"), "x");
+    }
+    let fs = fs_over(&store, minute());
+    let d = walk(&fs, "bk/d").await;
+    let baseline = fs.inode_count();
+    for batch_size in [16, 64] {
+        let fh = fs.opendir(d).await.unwrap();
+        let batch = fs.readdir(fh, 0, batch_size).await.unwrap();
+        // Room for `.`, `..` and one entry.
+        let (took, declined) = batch.split_at(3);
+        fs.took(&took[2]);
+        declined.iter().for_each(|e| fs.declined(e));
+        fs.releasedir(fh);
+        assert_eq!(
+            fs.inode_count(),
+            baseline + 1,
+            "only the node the kernel holds (batch {batch_size})"
+        );
+        fs.forget(took[2].attr.ino, 1);
+        assert_eq!(fs.inode_count(), baseline, "all given back");
+    }
 }

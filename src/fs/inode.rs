@@ -193,10 +193,34 @@ impl Inodes {
         node
     }
 
-    /// The kernel took one more reference to `ino` (a lookup or a readdirplus entry).
-    pub fn remember(&self, ino: u64) {
-        if let Some(slot) = self.table.write().nodes.get_mut(&ino) {
+    /// The kernel took one more reference to `node` (a lookup or a readdirplus entry). A node
+    /// reclaimed meanwhile (offered in another readdirplus reply that the kernel declined,
+    /// see [`Inodes::reclaim_unheld`]) is put back, so the number the kernel got stays valid.
+    pub fn hold(&self, node: &Node) {
+        let mut table = self.table.write();
+        if let Some(slot) = table.nodes.get_mut(&node.ino) {
             slot.lookups += 1;
+            return;
+        }
+        let slot = Slot {
+            node: node.clone(),
+            lookups: 1,
+        };
+        table.nodes.insert(node.ino, slot);
+        if let Ok(name) = ValidName::parse(node.name()) {
+            table
+                .children
+                .entry((node.parent, name))
+                .or_insert(node.ino);
+        }
+    }
+
+    /// Reclaims `ino` if the kernel holds no reference to it: a node made for a directory
+    /// entry that the kernel's reply buffer had no room for.
+    pub fn reclaim_unheld(&self, ino: u64) {
+        let held = self.table.read().nodes.get(&ino).map(|s| s.lookups);
+        if held == Some(0) {
+            self.forget(ino, 0);
         }
     }
 
@@ -289,8 +313,8 @@ mod tests {
         let root = inodes.get(ROOT_INO).unwrap();
         let bucket = inodes.child(&root, &name("bk"), &ChildKind::Dir, now);
         let f = inodes.child(&bucket, &name("f"), &ChildKind::File(meta(1)), now);
-        inodes.remember(f.ino);
-        inodes.remember(f.ino);
+        inodes.hold(&f);
+        inodes.hold(&f);
         inodes.forget(f.ino, 1);
         assert!(inodes.get(f.ino).is_some(), "one reference left");
         inodes.forget(f.ino, 1);
@@ -300,5 +324,25 @@ mod tests {
         assert_ne!(again.ino, f.ino, "numbers are never reused");
         inodes.forget(ROOT_INO, 100);
         assert!(inodes.get(ROOT_INO).is_some(), "the root stays");
+    }
+
+    #[test]
+    fn a_node_reclaimed_unheld_comes_back_when_the_kernel_takes_it() {
+        let inodes = Inodes::new();
+        let now = Instant::now();
+        let root = inodes.get(ROOT_INO).unwrap();
+        let f = inodes.child(&root, &name("f"), &ChildKind::File(meta(1)), now);
+        // Offered twice: one reply declines it, the other (or a lookup) takes it after.
+        inodes.reclaim_unheld(f.ino);
+        assert!(inodes.get(f.ino).is_none());
+        inodes.hold(&f);
+        assert_eq!(
+            inodes.get(f.ino).unwrap().ino,
+            f.ino,
+            "the number the kernel has"
+        );
+        assert_eq!(inodes.find(ROOT_INO, &name("f")).unwrap().ino, f.ino);
+        inodes.reclaim_unheld(f.ino);
+        assert!(inodes.get(f.ino).is_some(), "held: not reclaimed");
     }
 }

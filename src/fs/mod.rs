@@ -215,7 +215,7 @@ impl Fs {
             return Err(FsError::NotFound);
         };
         let node = self.resolve(&dir, &name).await?.ok_or(FsError::NotFound)?;
-        self.inodes.remember(node.ino);
+        self.inodes.hold(&node);
         Ok(self.attr_of(&node))
     }
 
@@ -359,8 +359,18 @@ impl Fs {
     }
 
     /// The kernel took a reference through a readdirplus entry.
-    pub fn remember(&self, ino: u64) {
-        self.inodes.remember(ino);
+    pub fn took(&self, entry: &DirEntry) {
+        if let Some(node) = entry.node() {
+            self.inodes.hold(node);
+        }
+    }
+
+    /// The kernel's readdirplus buffer had no room for `entry`: no reference was taken, so
+    /// the node made for it goes (a later listing or lookup makes it again).
+    pub fn declined(&self, entry: &DirEntry) {
+        if let Some(node) = entry.node() {
+            self.inodes.reclaim_unheld(node.ino);
+        }
     }
 
     /// The kernel gave back `n` references to `ino`.

@@ -9,8 +9,10 @@
 //! 3. `opendir` fetches the first page, so an error (access denied, no such bucket) is the
 //!    answer to `opendir`, where tools report it; later pages are fetched as they are read.
 //! 4. Every entry returned carries full attributes, from the listing: readdirplus answers
-//!    `ls -l` without a single lookup, and the adapter counts each entry it sends as a
-//!    kernel reference ([`super::Fs::remember`]).
+//!    `ls -l` without a single lookup. The adapter counts each entry the kernel's buffer
+//!    took as a kernel reference ([`super::Fs::took`]) and gives back the node of each entry
+//!    it had no room for ([`super::Fs::declined`]): otherwise every batch would leave nodes
+//!    in the table that the kernel never heard of, and so never forgets.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +28,14 @@ pub struct DirEntry {
     pub attr: Attr,
     /// The offset of the entry after this one.
     pub next_offset: u64,
+    /// The node made for it; none for `.` and `..`, which the kernel does not count.
+    node: Option<Node>,
+}
+
+impl DirEntry {
+    pub(super) fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
 }
 
 /// An open directory.
@@ -97,6 +107,7 @@ impl Fs {
                 name: entry.name.as_str().to_owned(),
                 attr: self.attr_of(&node),
                 next_offset: (from + i + 3) as u64,
+                node: Some(node),
             });
         }
         Ok(out)
@@ -110,11 +121,13 @@ impl Fs {
                 name: ".".into(),
                 attr: self.attr_of(dir),
                 next_offset: 1,
+                node: None,
             },
             DirEntry {
                 name: "..".into(),
                 attr: self.attr_of(&parent),
                 next_offset: 2,
+                node: None,
             },
         ]
     }
