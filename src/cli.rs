@@ -91,6 +91,11 @@ pub struct CognitoArgs {
     #[arg(long, value_name = "CMD", help_heading = "Cognito")]
     pub mfa_code_command: Option<String>,
 
+    /// Which MFA factor to use when the user has several and Cognito asks (SELECT_MFA_TYPE).
+    /// Without it, the choice is asked on the terminal.
+    #[arg(long, value_enum, value_name = "TYPE", help_heading = "Cognito")]
+    pub mfa_type: Option<MfaTypeArg>,
+
     /// Answer a NEW_PASSWORD_REQUIRED challenge (first login with a temporary password) with
     /// the password in this file. Without it, the new password is asked for on the terminal.
     #[arg(long, value_name = "F", help_heading = "Cognito")]
@@ -106,6 +111,17 @@ pub enum AuthFlowArg {
     Srp,
     /// USER_PASSWORD_AUTH only.
     Password,
+}
+
+/// `--mfa-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MfaTypeArg {
+    /// An authenticator app (SOFTWARE_TOKEN_MFA).
+    Totp,
+    /// A code sent by SMS (SMS_MFA).
+    Sms,
+    /// A code sent by email (EMAIL_OTP).
+    Email,
 }
 
 /// Where S3 (and Cognito) answer.

@@ -14,12 +14,12 @@ use crate::auth::secret::{
     prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, secret_from_bytes,
     SecretInputError,
 };
-use crate::auth::signin::{AuthFlow, SignInSettings};
+use crate::auth::signin::{AuthFlow, MfaType, SignInSettings};
 use crate::auth::transport::check_cognito_endpoints;
 use crate::auth::{
     sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
 };
-use crate::cli::{AuthFlowArg, CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
+use crate::cli::{AuthFlowArg, CognitoArgs, EndpointArgs, LoginArgs, MfaTypeArg, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
@@ -102,6 +102,11 @@ fn sign_in_settings(args: &CognitoArgs) -> SignInSettings {
             AuthFlowArg::Password => AuthFlow::Password,
         },
         mfa_code_command: args.mfa_code_command.clone().map(Secret::new),
+        mfa_type: args.mfa_type.map(|t| match t {
+            MfaTypeArg::Totp => MfaType::Totp,
+            MfaTypeArg::Sms => MfaType::Sms,
+            MfaTypeArg::Email => MfaType::Email,
+        }),
     }
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_cognitoidentityprovider::types::ChallengeNameType;
 
 use super::api::{Challenge, SignInApi, Step};
 use super::srp::SrpClient;
-use super::{mfa, srp_flow, SignInSettings};
+use super::{mfa, mfa_choice, srp_flow, SignInSettings};
 use crate::auth::secret::SecretInputError;
 use crate::auth::{AuthError, CognitoConfig, NewPasswordSource, Secret, Tokens};
 
@@ -110,6 +110,7 @@ async fn answer(ctx: &mut Ctx<'_>, c: Challenge) -> Result<Step, AuthError> {
         C::PasswordVerifier => srp_flow::verify(ctx, c).await,
         C::NewPasswordRequired => new_password(ctx, c).await,
         C::SoftwareTokenMfa | C::SmsMfa | C::EmailOtp => mfa::answer_code(ctx, c).await,
+        C::SelectMfaType => mfa_choice::answer(ctx, c).await,
         other => Err(AuthError::UnsupportedChallenge(other.as_str().to_owned())),
     }
 }

@@ -12,6 +12,13 @@ pub enum SignInError {
         challenge: String,
         what: &'static str,
     },
+    #[error("Cognito asks which MFA factor to use (SELECT_MFA_TYPE) and none was chosen: give --mfa-type, one of: {offered} (or run on a terminal to be asked)")]
+    NoMfaType { offered: String },
+    #[error("--mfa-type {wanted} is not among the MFA factors this user has ({offered})")]
+    MfaTypeNotOffered {
+        wanted: &'static str,
+        offered: String,
+    },
     #[error("--mfa-code-command failed: {0}")]
     CodeCommand(String),
     #[error("Cognito refused the code for {challenge}: {message}")]

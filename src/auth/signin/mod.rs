@@ -23,9 +23,11 @@ pub mod api;
 mod challenge;
 pub mod error;
 mod mfa;
+mod mfa_choice;
 mod password;
 pub mod srp;
 mod srp_flow;
+mod terminal;
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +59,36 @@ impl AuthFlow {
     }
 }
 
+/// `--mfa-type`: the answer to `SELECT_MFA_TYPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MfaType {
+    Totp,
+    Sms,
+    Email,
+}
+
+impl MfaType {
+    pub const ALL: [MfaType; 3] = [MfaType::Totp, MfaType::Sms, MfaType::Email];
+
+    /// The challenge (and `SELECT_MFA_TYPE` answer) that names this factor in Cognito's API.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            MfaType::Totp => "SOFTWARE_TOKEN_MFA",
+            MfaType::Sms => "SMS_MFA",
+            MfaType::Email => "EMAIL_OTP",
+        }
+    }
+
+    /// The name `--mfa-type` takes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            MfaType::Totp => "totp",
+            MfaType::Sms => "sms",
+            MfaType::Email => "email",
+        }
+    }
+}
+
 /// How to sign in, from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct SignInSettings {
@@ -64,6 +96,8 @@ pub struct SignInSettings {
     /// Run with `sh -c`; the first line of its output is the code. A [`Secret`]: it may
     /// hold a TOTP seed (`oathtool --totp -b SEED`).
     pub mfa_code_command: Option<Secret>,
+    /// The answer to `SELECT_MFA_TYPE`; without it, asked on the terminal.
+    pub mfa_type: Option<MfaType>,
 }
 
 /// Signs in with `settings.flow` (for `auto`, the first flow the app client allows).

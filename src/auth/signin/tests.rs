@@ -223,6 +223,7 @@ async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin
     let settings = SignInSettings {
         flow: AuthFlow::Password,
         mfa_code_command: Some(Secret::new("printf '123456\\nignored\\n'".into())),
+        mfa_type: None,
     };
     let fake = FakeCognito::default();
     fake.initiate.lock().push_back(Ok(mfa()));
@@ -248,5 +249,96 @@ async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin
     };
     let err = run(&fake, &config(None), &bare).await.unwrap_err();
     assert!(err.to_string().contains("--mfa-code-command"), "{err}");
+    assert!(fake.responded.lock().is_empty());
+}
+
+fn select_mfa_type() -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::SelectMfaType)
+        .challenge_parameters("MFAS_CAN_CHOOSE", r#"["SMS_MFA","SOFTWARE_TOKEN_MFA"]"#)
+        .session("s1")
+        .build()
+}
+
+fn password_settings(mfa_type: Option<MfaType>) -> SignInSettings {
+    SignInSettings {
+        flow: AuthFlow::Password,
+        mfa_code_command: Some(Secret::new("echo 654321".into())),
+        mfa_type,
+    }
+}
+
+#[tokio::test]
+async fn select_mfa_type_is_answered_from_mfa_type_then_the_chosen_code() {
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let code = RespondToAuthChallengeOutput::builder()
+        .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+        .session("s2")
+        .build();
+    fake.respond.lock().push_back(Ok(code));
+    let done = RespondToAuthChallengeOutput::builder()
+        .authentication_result(tokens())
+        .build();
+    fake.respond.lock().push_back(Ok(done));
+    let cfg = config(Some("s3cr3t"));
+    run(&fake, &cfg, &password_settings(Some(MfaType::Totp)))
+        .await
+        .unwrap();
+
+    let answers = fake.responded.lock();
+    let (choice, code) = (&answers[0], &answers[1]);
+    assert_eq!(
+        choice.challenge_name(),
+        Some(&ChallengeNameType::SelectMfaType)
+    );
+    assert_eq!(choice.session(), Some("s1"));
+    let r = choice.challenge_responses().unwrap();
+    assert_eq!(r["ANSWER"], "SOFTWARE_TOKEN_MFA");
+    assert_eq!(r["USERNAME"], "carol@example.com");
+    assert_eq!(
+        r["SECRET_HASH"],
+        cfg.secret_hash("carol@example.com").unwrap().expose()
+    );
+    assert_eq!(
+        code.challenge_name(),
+        Some(&ChallengeNameType::SoftwareTokenMfa)
+    );
+    assert_eq!(code.session(), Some("s2"));
+    assert_eq!(
+        code.challenge_responses().unwrap()["SOFTWARE_TOKEN_MFA_CODE"],
+        "654321"
+    );
+}
+
+#[tokio::test]
+async fn select_mfa_type_without_a_choice_or_terminal_names_mfa_type() {
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("SELECT_MFA_TYPE") && text.contains("--mfa-type, one of: sms, totp"),
+        "{text}"
+    );
+    assert!(fake.responded.lock().is_empty());
+
+    // A factor the user does not have is refused here, naming the ones offered.
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let err = run(
+        &fake,
+        &config(None),
+        &password_settings(Some(MfaType::Email)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--mfa-type email is not among the MFA factors this user has (sms, totp)"),
+        "{err}"
+    );
     assert!(fake.responded.lock().is_empty());
 }
