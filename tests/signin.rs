@@ -57,8 +57,16 @@ fn a_password_only_client_falls_back_with_one_info_line() {
     let out = emu.command("login", "alice").args(&args).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
+    // One info line per flow refused, in the order tried.
+    let steps: Vec<&str> = err.lines().filter(|l| l.contains("trying")).collect();
+    assert_eq!(steps.len(), 2, "{err}");
     assert!(
-        err.contains("USER_SRP_AUTH is not enabled for this app client; trying USER_PASSWORD_AUTH"),
+        steps[0].contains("USER_SRP_AUTH is not enabled for this app client; trying USER_AUTH"),
+        "{err}"
+    );
+    assert!(
+        steps[1]
+            .contains("USER_AUTH is not enabled for this app client; trying USER_PASSWORD_AUTH"),
         "{err}"
     );
 
@@ -88,6 +96,20 @@ fn no_enabled_flow_names_the_flows_tried_and_the_fix() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("USER_PASSWORD_AUTH flow not enabled"), "{err}");
+
+    let out = emu
+        .command("login", "alice")
+        .args(args_with_client(&emu, "alice", "refresh_only_client_id"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("tried USER_SRP_AUTH, USER_AUTH, USER_PASSWORD_AUTH")
+            && last.contains("--explicit-auth-flows"),
+        "{err}"
+    );
 }
 
 #[test]

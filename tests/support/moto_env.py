@@ -606,6 +606,11 @@ def seed(endpoint: str, which: str) -> dict:
         UserPoolId=pool_id, ClientName="cli-password-only", GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
+    # No sign-in flow at all: `auto` tries each and names them.
+    refresh_only_client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-refresh-only", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
     # The default flows of an app client made without ExplicitAuthFlows: SRP, no password.
     srp_client_id = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="cli-srp-only", GenerateSecret=False,
@@ -662,6 +667,7 @@ def seed(endpoint: str, which: str) -> dict:
         "client_secret": secret_client["ClientSecret"],
         "srp_client_id": srp_client_id,
         "password_client_id": password_client_id,
+        "refresh_only_client_id": refresh_only_client_id,
         "srp_secret_client_id": srp_secret_client["ClientId"],
         "srp_client_secret": srp_secret_client["ClientSecret"],
         "identity_pool_id": identity_pool_id,
