@@ -23,6 +23,12 @@ pub enum SignInError {
     WebAuthnOnly,
     #[error("Cognito offers this user {offered} to sign in (USER_AUTH) and {why}: give the password, or --first-factor email-otp|sms-otp for a one-time code")]
     NoFirstFactor { offered: String, why: &'static str },
+    #[error("Cognito asks to set up MFA for this user (MFA_SETUP: the user pool requires MFA and the user has none); that needs a person at a terminal to scan a QR code: run `cognito-s3fs login` on a terminal once, or enrol the user elsewhere (e.g. the hosted sign-in page)")]
+    MfaSetupNeedsTerminal,
+    #[error("Cognito asks to set up MFA for this user (MFA_SETUP) and offers only {0}; cognito-s3fs enrols authenticator apps (SOFTWARE_TOKEN_MFA) only: an administrator enables TOTP MFA on the user pool, or sets the user's phone number and SMS MFA")]
+    MfaSetupNoTotp(String),
+    #[error("cannot draw the QR code: {0}")]
+    QrCode(String),
     #[error("--mfa-code-command failed: {0}")]
     CodeCommand(String),
     #[error("Cognito refused the code for {challenge}: {message}")]

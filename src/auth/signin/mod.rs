@@ -26,6 +26,7 @@ mod challenge;
 pub mod error;
 mod mfa;
 mod mfa_choice;
+mod mfa_setup;
 mod password;
 pub mod srp;
 mod srp_flow;

@@ -15,6 +15,13 @@ fn open() -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open("/dev/tty")
 }
 
+/// Writes `text` to the terminal.
+pub(super) fn show(text: &str) -> io::Result<()> {
+    let mut tty = open()?;
+    tty.write_all(text.as_bytes())?;
+    tty.flush()
+}
+
 /// Asks `prompt` and returns the line typed, trimmed.
 pub(super) fn ask(prompt: &str) -> io::Result<String> {
     let mut tty = open()?;

@@ -548,3 +548,50 @@ async fn only_a_passkey_offered_fails_saying_so() {
     );
     assert!(fake.responded.lock().is_empty());
 }
+
+fn mfa_setup(can_setup: &str) -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::MfaSetup)
+        .challenge_parameters("MFAS_CAN_SETUP", can_setup)
+        .session("setup")
+        .build()
+}
+
+#[tokio::test]
+async fn mfa_setup_without_a_terminal_fails_saying_so_before_any_call() {
+    // The fake panics on AssociateSoftwareToken: the refusal comes first.
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(mfa_setup(r#"["SOFTWARE_TOKEN_MFA"]"#)));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("MFA_SETUP") && text.contains("terminal"),
+        "{text}"
+    );
+
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(mfa_setup(r#"["SMS_MFA"]"#)));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("offers only [\"SMS_MFA\"]"),
+        "{err}"
+    );
+    assert!(fake.responded.lock().is_empty());
+}
+
+#[test]
+fn the_enrolment_uri_names_the_user_and_carries_the_secret() {
+    let uri = mfa_setup::otpauth_uri("carol@example.com", &Secret::new("ABCDEF234567".into()));
+    assert_eq!(
+        uri.as_str(),
+        "otpauth://totp/cognito-s3fs:carol%40example.com?secret=ABCDEF234567&issuer=cognito-s3fs"
+    );
+}
