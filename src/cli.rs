@@ -84,10 +84,12 @@ pub struct CognitoArgs {
     )]
     pub auth_flow: AuthFlowArg,
 
-    /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP) from this command, run with
-    /// `sh -c`: the first line it prints is the code (e.g. `oathtool --totp -b SEED`, a
-    /// password manager). Without it, the code is asked for on the terminal; with neither,
-    /// the login fails at once. The daemon's re-logins use it too.
+    /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP, and SMS_OTP) from this
+    /// command, run with `sh -c`: the first line it prints is the code (e.g. `oathtool
+    /// --totp -b SEED`, a password manager). Without it, the code is asked for on the
+    /// terminal; with neither, the login fails at once. The daemon's re-logins use it too.
+    /// A user who must set up MFA first (MFA_SETUP) enrols an authenticator app on the
+    /// terminal: a QR code is shown, and the app's code is asked for.
     #[arg(long, value_name = "CMD", help_heading = "Cognito")]
     pub mfa_code_command: Option<String>,
 
