@@ -72,9 +72,9 @@ pub struct CognitoArgs {
     #[arg(long, value_name = "F", help_heading = "Cognito")]
     pub client_secret_file: Option<PathBuf>,
 
-    /// How to sign in. `auto` uses USER_SRP_AUTH (the password never leaves the machine)
-    /// and falls back to USER_PASSWORD_AUTH when Cognito answers that SRP is not enabled
-    /// for the app client (USER_AUTH, choice-based sign-in, is not supported yet).
+    /// How to sign in. `auto` uses USER_SRP_AUTH (the password never leaves the machine),
+    /// then USER_AUTH, then USER_PASSWORD_AUTH, moving on only when Cognito answers that a
+    /// flow is not enabled for the app client (one info line each).
     #[arg(
         long,
         value_enum,
@@ -84,12 +84,25 @@ pub struct CognitoArgs {
     )]
     pub auth_flow: AuthFlowArg,
 
-    /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP) from this command, run with
-    /// `sh -c`: the first line it prints is the code (e.g. `oathtool --totp -b SEED`, a
-    /// password manager). Without it, the code is asked for on the terminal; with neither,
-    /// the login fails at once. The daemon's re-logins use it too.
+    /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP, and SMS_OTP) from this
+    /// command, run with `sh -c`: the first line it prints is the code (e.g. `oathtool
+    /// --totp -b SEED`, a password manager). Without it, the code is asked for on the
+    /// terminal; with neither, the login fails at once. The daemon's re-logins use it too.
+    /// A user who must set up MFA first (MFA_SETUP) enrols an authenticator app on the
+    /// terminal: a QR code is shown, and the app's code is asked for.
     #[arg(long, value_name = "CMD", help_heading = "Cognito")]
     pub mfa_code_command: Option<String>,
+
+    /// Sign in with a one-time code sent by email or SMS instead of a password (USER_AUTH,
+    /// for passwordless users; no password is asked for). The code is read like an MFA
+    /// code: from --mfa-code-command, else the terminal.
+    #[arg(long, value_enum, value_name = "OTP", help_heading = "Cognito")]
+    pub first_factor: Option<FirstFactorArg>,
+
+    /// Which MFA factor to use when the user has several and Cognito asks (SELECT_MFA_TYPE).
+    /// Without it, the choice is asked on the terminal.
+    #[arg(long, value_enum, value_name = "TYPE", help_heading = "Cognito")]
+    pub mfa_type: Option<MfaTypeArg>,
 
     /// Answer a NEW_PASSWORD_REQUIRED challenge (first login with a temporary password) with
     /// the password in this file. Without it, the new password is asked for on the terminal.
@@ -100,12 +113,34 @@ pub struct CognitoArgs {
 /// `--auth-flow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthFlowArg {
-    /// USER_SRP_AUTH, else USER_PASSWORD_AUTH, as the app client allows.
+    /// USER_SRP_AUTH, else USER_AUTH, else USER_PASSWORD_AUTH, as the app client allows.
     Auto,
     /// USER_SRP_AUTH only.
     Srp,
+    /// USER_AUTH (choice-based sign-in): PASSWORD_SRP, else PASSWORD, or --first-factor.
+    UserAuth,
     /// USER_PASSWORD_AUTH only.
     Password,
+}
+
+/// `--first-factor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirstFactorArg {
+    /// EMAIL_OTP.
+    EmailOtp,
+    /// SMS_OTP.
+    SmsOtp,
+}
+
+/// `--mfa-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MfaTypeArg {
+    /// An authenticator app (SOFTWARE_TOKEN_MFA).
+    Totp,
+    /// A code sent by SMS (SMS_MFA).
+    Sms,
+    /// A code sent by email (EMAIL_OTP).
+    Email,
 }
 
 /// Where S3 (and Cognito) answer.

@@ -14,12 +14,14 @@ use crate::auth::secret::{
     prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, secret_from_bytes,
     SecretInputError,
 };
-use crate::auth::signin::{AuthFlow, SignInSettings};
+use crate::auth::signin::{AuthFlow, FirstFactor, MfaType, SignInSettings};
 use crate::auth::transport::check_cognito_endpoints;
 use crate::auth::{
     sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
 };
-use crate::cli::{AuthFlowArg, CognitoArgs, EndpointArgs, LoginArgs, MountArgs};
+use crate::cli::{
+    AuthFlowArg, CognitoArgs, EndpointArgs, FirstFactorArg, LoginArgs, MfaTypeArg, MountArgs,
+};
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
@@ -78,7 +80,11 @@ fn cognito_login(args: &CognitoArgs, env_password: EnvPassword) -> Fallible<Opti
         .map(|p| read_secret_file("new password", p))
         .transpose()
         .map_err(|e| e.to_string())?;
-    let password = read_password(args, &username, env_password).map_err(|e| e.to_string())?;
+    let sign_in = sign_in_settings(args)?;
+    let password = match sign_in.first_factor {
+        Some(_) if !password_given(args, &env_password) => Secret::new(String::new()),
+        _ => read_password(args, &username, env_password).map_err(|e| e.to_string())?,
+    };
     Ok(Some(Login {
         config: CognitoConfig {
             region,
@@ -88,21 +94,40 @@ fn cognito_login(args: &CognitoArgs, env_password: EnvPassword) -> Fallible<Opti
             identity_pool_id: args.identity_pool_id.clone().unwrap_or_default(),
             username,
         },
-        sign_in: sign_in_settings(args),
+        sign_in,
         password,
         new_password,
     }))
 }
 
-fn sign_in_settings(args: &CognitoArgs) -> SignInSettings {
-    SignInSettings {
-        flow: match args.auth_flow {
-            AuthFlowArg::Auto => AuthFlow::Auto,
-            AuthFlowArg::Srp => AuthFlow::Srp,
-            AuthFlowArg::Password => AuthFlow::Password,
-        },
-        mfa_code_command: args.mfa_code_command.clone().map(Secret::new),
+fn sign_in_settings(args: &CognitoArgs) -> Fallible<SignInSettings> {
+    let flow = match args.auth_flow {
+        AuthFlowArg::Auto => AuthFlow::Auto,
+        AuthFlowArg::Srp => AuthFlow::Srp,
+        AuthFlowArg::UserAuth => AuthFlow::UserAuth,
+        AuthFlowArg::Password => AuthFlow::Password,
+    };
+    if args.first_factor.is_some() && matches!(flow, AuthFlow::Srp | AuthFlow::Password) {
+        return Err("--first-factor needs --auth-flow user-auth (or auto)".into());
     }
+    Ok(SignInSettings {
+        flow,
+        mfa_code_command: args.mfa_code_command.clone().map(Secret::new),
+        mfa_type: args.mfa_type.map(|t| match t {
+            MfaTypeArg::Totp => MfaType::Totp,
+            MfaTypeArg::Sms => MfaType::Sms,
+            MfaTypeArg::Email => MfaType::Email,
+        }),
+        first_factor: args.first_factor.map(|f| match f {
+            FirstFactorArg::EmailOtp => FirstFactor::EmailOtp,
+            FirstFactorArg::SmsOtp => FirstFactor::SmsOtp,
+        }),
+    })
+}
+
+/// Whether a password source other than the prompt is given.
+fn password_given(args: &CognitoArgs, env_password: &EnvPassword) -> bool {
+    args.password_file.is_some() || args.password_stdin || env_password.0.is_some()
 }
 
 /// `--region`, else AWS_REGION / AWS_DEFAULT_REGION, else the prefix of the user pool id.

@@ -16,6 +16,14 @@ fn args_with_client(emu: &Emulator, user: &str, client_field: &str) -> Vec<Strin
     args
 }
 
+/// The auth arguments for `user` of the user pool that requires MFA.
+fn args_in_mfa_pool(emu: &Emulator, user: &str) -> Vec<String> {
+    let mut args = args_with_client(emu, user, "mfa_client_id");
+    let at = args.iter().position(|a| a == "--user-pool-id").unwrap() + 1;
+    args[at] = emu.get("mfa_pool_id");
+    args
+}
+
 fn private_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -57,8 +65,16 @@ fn a_password_only_client_falls_back_with_one_info_line() {
     let out = emu.command("login", "alice").args(&args).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
+    // One info line per flow refused, in the order tried.
+    let steps: Vec<&str> = err.lines().filter(|l| l.contains("trying")).collect();
+    assert_eq!(steps.len(), 2, "{err}");
     assert!(
-        err.contains("USER_SRP_AUTH is not enabled for this app client; trying USER_PASSWORD_AUTH"),
+        steps[0].contains("USER_SRP_AUTH is not enabled for this app client; trying USER_AUTH"),
+        "{err}"
+    );
+    assert!(
+        steps[1]
+            .contains("USER_AUTH is not enabled for this app client; trying USER_PASSWORD_AUTH"),
         "{err}"
     );
 
@@ -88,6 +104,20 @@ fn no_enabled_flow_names_the_flows_tried_and_the_fix() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("USER_PASSWORD_AUTH flow not enabled"), "{err}");
+
+    let out = emu
+        .command("login", "alice")
+        .args(args_with_client(&emu, "alice", "refresh_only_client_id"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("tried USER_SRP_AUTH, USER_AUTH, USER_PASSWORD_AUTH")
+            && last.contains("--explicit-auth-flows"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -209,4 +239,71 @@ fn an_sms_mfa_user_logs_in_with_a_code() {
     let out = without_terminal(&mut bare).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("SMS_MFA"), "{err}");
+}
+
+#[test]
+fn mfa_setup_enrols_totp_on_a_terminal_then_mounts_and_the_code_is_asked_after() {
+    let emu = Emulator::start();
+    let args = args_in_mfa_pool(&emu, "enrol");
+    // Without a terminal, enrolment is refused at once, saying why.
+    let mut bare = emu.command("login", "enrol");
+    bare.args(&args);
+    let out = without_terminal(&mut bare).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("MFA_SETUP") && err.contains("terminal"),
+        "{err}"
+    );
+
+    let guard = Mounted::prepare();
+    let mut argv: Vec<String> = vec![common::BIN.into(), "mount".into()];
+    argv.extend(args.iter().cloned());
+    argv.extend([
+        guard.path.to_string_lossy().into(),
+        "--log-file".into(),
+        guard.log.to_string_lossy().into(),
+    ]);
+    let env = emu.command("mount", "enrol");
+    let out = std::process::Command::new(common::repo_root().join(".venv/bin/python"))
+        .arg(common::repo_root().join("tests/support/pty_drive.py"))
+        .args(["--expect", "Code shown by the authenticator app:"])
+        .args(["--send-output", &totp_command()])
+        .arg("--")
+        .args(&argv)
+        .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        transcript
+            .contains("otpauth://totp/cognito-s3fs:enrol?secret=asdfasdfasdf&issuer=cognito-s3fs"),
+        "{transcript}"
+    );
+    assert!(transcript.contains('\u{2580}'), "a QR code: {transcript}");
+    assert!(common::is_mounted(&guard.path));
+    assert_eq!(
+        std::fs::read(guard.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+    assert!(
+        !guard.log_text().contains("asdfasdfasdf"),
+        "the TOTP secret is never logged"
+    );
+
+    // Enrolled: the next sign-in asks for a code, and the app's code answers it.
+    let mut again = emu.command("login", "enrol");
+    again.args(&args);
+    let out = without_terminal(&mut again).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("SOFTWARE_TOKEN_MFA"),
+        "{err}"
+    );
+    let mut with_code = emu.command("login", "enrol");
+    with_code
+        .args(&args)
+        .args(["--mfa-code-command", &totp_command()]);
+    let out = without_terminal(&mut with_code).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
 }

@@ -126,6 +126,12 @@ USERS = {
     "sms": {"password": "Sms-User-Pass-4"},
 }
 
+# Users of the second user pool, whose MFA is required (ON) with TOTP only: "enrol" has no
+# MFA yet, so signing in asks MFA_SETUP.
+MFA_POOL_USERS = {
+    "enrol": {"password": "Enrol-User-Pass-5"},
+}
+
 VERBOSE = False
 
 
@@ -631,6 +637,11 @@ def seed(endpoint: str, which: str) -> dict:
         UserPoolId=pool_id, ClientName="cli-password-only", GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
+    # No sign-in flow at all: `auto` tries each and names them.
+    refresh_only_client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-refresh-only", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
     # The default flows of an app client made without ExplicitAuthFlows: SRP, no password.
     srp_client_id = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="cli-srp-only", GenerateSecret=False,
@@ -650,6 +661,7 @@ def seed(endpoint: str, which: str) -> dict:
                 Permanent=True,
             )
     enrol_mfa_users(idp, pool_id)
+    mfa_pool_id, mfa_client_id = seed_mfa_pool(idp, which)
     identity_pool_id = ident.create_identity_pool(
         IdentityPoolName=f"cognito_s3fs_{which}",
         AllowUnauthenticatedIdentities=False,
@@ -687,10 +699,13 @@ def seed(endpoint: str, which: str) -> dict:
         "client_secret": secret_client["ClientSecret"],
         "srp_client_id": srp_client_id,
         "password_client_id": password_client_id,
+        "refresh_only_client_id": refresh_only_client_id,
         "srp_secret_client_id": srp_secret_client["ClientId"],
         "srp_client_secret": srp_secret_client["ClientSecret"],
         "identity_pool_id": identity_pool_id,
-        "users": USERS,
+        "mfa_pool_id": mfa_pool_id,
+        "mfa_client_id": mfa_client_id,
+        "users": {**USERS, **MFA_POOL_USERS},
         "buckets": list(content),
         "objects": objects,
     }
@@ -708,6 +723,27 @@ def enrol_mfa_users(idp, pool_id: str) -> None:
     idp.admin_set_user_mfa_preference(
         UserPoolId=pool_id, Username="sms",
         SMSMfaSettings={"Enabled": True, "PreferredMfa": True})
+
+
+def seed_mfa_pool(idp, which: str) -> tuple[str, str]:
+    """A user pool that requires TOTP MFA, with an app client of the default flows (SRP).
+    moto's GetId takes its tokens in the one identity pool, as it checks no provider."""
+    pool_id = idp.create_user_pool(PoolName=f"cognito-s3fs-{which}-mfa")["UserPool"]["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="ON",
+        SoftwareTokenMfaConfiguration={"Enabled": True})
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cli-mfa-required", GenerateSecret=False,
+    )["UserPoolClient"]["ClientId"]
+    for name, info in MFA_POOL_USERS.items():
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username=name, TemporaryPassword="Initial-Temp-Pass-9",
+            MessageAction="SUPPRESS",
+        )
+        idp.admin_set_user_password(
+            UserPoolId=pool_id, Username=name, Password=info["password"], Permanent=True,
+        )
+    return pool_id, client_id
 
 
 LISTING_EXTRA = {"bucket": "gamma", "big": 3000, "tree": 50, "tree_files": 3}

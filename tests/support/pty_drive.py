@@ -1,14 +1,16 @@
 """Runs a command on a pseudo-terminal and answers its prompts, as a person would.
 
-usage: pty_drive.py [--expect TEXT --send LINE]... -- COMMAND [ARG]...
+usage: pty_drive.py [--expect TEXT (--send LINE | --send-output CMD)]... -- COMMAND [ARG]...
 
 Each --expect waits (up to 30 s) until TEXT has appeared in the terminal output, then types
-the LINE that follows it and Enter. Prints the transcript on stdout and exits with the
-command's exit status.
+the LINE that follows it and Enter; --send-output types the first line CMD prints (run with
+`sh -c` at that moment, for a code that is only valid then, such as a TOTP code). Prints
+the transcript on stdout and exits with the command's exit status.
 """
 
 import os
 import pty
+import subprocess
 import select
 import sys
 import termios
@@ -23,11 +25,18 @@ def echo_off(fd: int) -> bool:
         return False
 
 
+def answer(kind: str, value: str) -> str:
+    if kind == "--send-output":
+        out = subprocess.run(["sh", "-c", value], check=True, capture_output=True, text=True)
+        return out.stdout.splitlines()[0]
+    return value
+
+
 def main() -> int:
     argv = sys.argv[1:]
     split = argv.index("--")
     pairs, command = argv[:split], argv[split + 1:]
-    script = [(pairs[i + 1], pairs[i + 3]) for i in range(0, len(pairs), 4)]
+    script = [(pairs[i + 1], pairs[i + 2], pairs[i + 3]) for i in range(0, len(pairs), 4)]
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp(command[0], command)
@@ -37,7 +46,7 @@ def main() -> int:
     while True:
         if step < len(script) and script[step][0].encode() in transcript and echo_off(fd):
             transcript = transcript.replace(script[step][0].encode(), b"<" + b"answered" + b">", 1)
-            os.write(fd, script[step][1].encode() + b"\r")
+            os.write(fd, answer(script[step][1], script[step][2]).encode() + b"\r")
             step += 1
             continue
         if time.monotonic() > deadline:

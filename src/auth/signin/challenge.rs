@@ -5,8 +5,9 @@ use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::Respo
 use aws_sdk_cognitoidentityprovider::types::ChallengeNameType;
 
 use super::api::{Challenge, SignInApi, Step};
+use super::error::SignInError;
 use super::srp::SrpClient;
-use super::{mfa, srp_flow, SignInSettings};
+use super::{mfa, mfa_choice, mfa_setup, srp_flow, user_auth, SignInSettings};
 use crate::auth::secret::SecretInputError;
 use crate::auth::{AuthError, CognitoConfig, NewPasswordSource, Secret, Tokens};
 
@@ -109,7 +110,11 @@ async fn answer(ctx: &mut Ctx<'_>, c: Challenge) -> Result<Step, AuthError> {
     match &c.name {
         C::PasswordVerifier => srp_flow::verify(ctx, c).await,
         C::NewPasswordRequired => new_password(ctx, c).await,
-        C::SoftwareTokenMfa | C::SmsMfa | C::EmailOtp => mfa::answer_code(ctx, c).await,
+        C::SoftwareTokenMfa | C::SmsMfa | C::EmailOtp | C::SmsOtp => mfa::answer_code(ctx, c).await,
+        C::SelectMfaType => mfa_choice::answer(ctx, c).await,
+        C::MfaSetup => mfa_setup::enrol(ctx, c).await,
+        C::SelectChallenge => user_auth::select(ctx, c).await,
+        C::WebAuthn => Err(SignInError::WebAuthnOnly.into()),
         other => Err(AuthError::UnsupportedChallenge(other.as_str().to_owned())),
     }
 }

@@ -1,4 +1,4 @@
-//! MFA codes: from `--mfa-code-command`, else a prompt on the terminal, else a refusal that
+//! MFA codes (and USER_AUTH's one-time codes, read the same way): from `--mfa-code-command`, else a prompt on the terminal, else a refusal that
 //! says how to give one (never a wait on a terminal that is not there).
 
 use std::process::{Command, Stdio};
@@ -11,13 +11,15 @@ use super::error::SignInError;
 use crate::auth::secret::{prompt_secret, SecretInputError};
 use crate::auth::{AuthError, Secret};
 
-/// SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP: one code, in the response key Cognito names.
+/// SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP, SMS_OTP: one code, in the response key Cognito
+/// names.
 pub(super) async fn answer_code(ctx: &mut Ctx<'_>, c: Challenge) -> Result<Step, AuthError> {
     let (key, what) = match &c.name {
         ChallengeNameType::SoftwareTokenMfa => {
             ("SOFTWARE_TOKEN_MFA_CODE", "authenticator app code")
         }
         ChallengeNameType::SmsMfa => ("SMS_MFA_CODE", "code sent by SMS"),
+        ChallengeNameType::SmsOtp => ("SMS_OTP_CODE", "one-time code sent by SMS"),
         _ => ("EMAIL_OTP_CODE", "code sent by email"),
     };
     let challenge = c.name.as_str().to_owned();

@@ -98,6 +98,14 @@ fn verifier_challenge(user_id: &str) -> InitiateAuthOutput {
         .build()
 }
 
+fn flows_tried(fake: &FakeCognito) -> Vec<AuthFlowType> {
+    let initiated = fake.initiated.lock();
+    initiated
+        .iter()
+        .filter_map(|i| i.auth_flow().cloned())
+        .collect()
+}
+
 fn quiet<'a>() -> Interaction<'a> {
     Interaction {
         new_password: None,
@@ -154,6 +162,9 @@ async fn auto_falls_back_only_when_the_flow_is_not_enabled() {
     fake.initiate
         .lock()
         .push_back(Err(not_enabled("USER_SRP_AUTH")));
+    fake.initiate
+        .lock()
+        .push_back(Err(not_enabled("USER_AUTH")));
     let done = InitiateAuthOutput::builder()
         .authentication_result(tokens())
         .build();
@@ -162,17 +173,12 @@ async fn auto_falls_back_only_when_the_flow_is_not_enabled() {
         .await
         .unwrap();
     assert_eq!(flow, AuthFlow::Password);
-    let flows: Vec<_> = fake
-        .initiated
-        .lock()
-        .iter()
-        .map(|i| i.auth_flow().cloned())
-        .collect();
     assert_eq!(
-        flows,
+        flows_tried(&fake),
         [
-            Some(AuthFlowType::UserSrpAuth),
-            Some(AuthFlowType::UserPasswordAuth)
+            AuthFlowType::UserSrpAuth,
+            AuthFlowType::UserAuth,
+            AuthFlowType::UserPasswordAuth
         ]
     );
 
@@ -200,13 +206,16 @@ async fn no_enabled_flow_names_every_flow_tried() {
         .push_back(Err(not_enabled("USER_SRP_AUTH")));
     fake.initiate
         .lock()
+        .push_back(Err(not_enabled("USER_AUTH")));
+    fake.initiate
+        .lock()
         .push_back(Err(not_enabled("USER_PASSWORD_AUTH")));
     let err = run(&fake, &config(None), &SignInSettings::default())
         .await
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("tried USER_SRP_AUTH, USER_PASSWORD_AUTH"),
+        text.contains("tried USER_SRP_AUTH, USER_AUTH, USER_PASSWORD_AUTH"),
         "{text}"
     );
     assert!(text.contains("--explicit-auth-flows"), "{text}");
@@ -223,6 +232,7 @@ async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin
     let settings = SignInSettings {
         flow: AuthFlow::Password,
         mfa_code_command: Some(Secret::new("printf '123456\\nignored\\n'".into())),
+        ..SignInSettings::default()
     };
     let fake = FakeCognito::default();
     fake.initiate.lock().push_back(Ok(mfa()));
@@ -249,4 +259,339 @@ async fn an_mfa_code_comes_from_the_command_and_never_from_a_prompt_in_a_relogin
     let err = run(&fake, &config(None), &bare).await.unwrap_err();
     assert!(err.to_string().contains("--mfa-code-command"), "{err}");
     assert!(fake.responded.lock().is_empty());
+}
+
+fn select_mfa_type() -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::SelectMfaType)
+        .challenge_parameters("MFAS_CAN_CHOOSE", r#"["SMS_MFA","SOFTWARE_TOKEN_MFA"]"#)
+        .session("s1")
+        .build()
+}
+
+fn password_settings(mfa_type: Option<MfaType>) -> SignInSettings {
+    SignInSettings {
+        flow: AuthFlow::Password,
+        mfa_code_command: Some(Secret::new("echo 654321".into())),
+        mfa_type,
+        first_factor: None,
+    }
+}
+
+#[tokio::test]
+async fn select_mfa_type_is_answered_from_mfa_type_then_the_chosen_code() {
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let code = RespondToAuthChallengeOutput::builder()
+        .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+        .session("s2")
+        .build();
+    fake.respond.lock().push_back(Ok(code));
+    let done = RespondToAuthChallengeOutput::builder()
+        .authentication_result(tokens())
+        .build();
+    fake.respond.lock().push_back(Ok(done));
+    let cfg = config(Some("s3cr3t"));
+    run(&fake, &cfg, &password_settings(Some(MfaType::Totp)))
+        .await
+        .unwrap();
+
+    let answers = fake.responded.lock();
+    let (choice, code) = (&answers[0], &answers[1]);
+    assert_eq!(
+        choice.challenge_name(),
+        Some(&ChallengeNameType::SelectMfaType)
+    );
+    assert_eq!(choice.session(), Some("s1"));
+    let r = choice.challenge_responses().unwrap();
+    assert_eq!(r["ANSWER"], "SOFTWARE_TOKEN_MFA");
+    assert_eq!(r["USERNAME"], "carol@example.com");
+    assert_eq!(
+        r["SECRET_HASH"],
+        cfg.secret_hash("carol@example.com").unwrap().expose()
+    );
+    assert_eq!(
+        code.challenge_name(),
+        Some(&ChallengeNameType::SoftwareTokenMfa)
+    );
+    assert_eq!(code.session(), Some("s2"));
+    assert_eq!(
+        code.challenge_responses().unwrap()["SOFTWARE_TOKEN_MFA_CODE"],
+        "654321"
+    );
+}
+
+#[tokio::test]
+async fn select_mfa_type_without_a_choice_or_terminal_names_mfa_type() {
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("SELECT_MFA_TYPE") && text.contains("--mfa-type, one of: sms, totp"),
+        "{text}"
+    );
+    assert!(fake.responded.lock().is_empty());
+
+    // A factor the user does not have is refused here, naming the ones offered.
+    let fake = FakeCognito::default();
+    fake.initiate.lock().push_back(Ok(select_mfa_type()));
+    let err = run(
+        &fake,
+        &config(None),
+        &password_settings(Some(MfaType::Email)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--mfa-type email is not among the MFA factors this user has (sms, totp)"),
+        "{err}"
+    );
+    assert!(fake.responded.lock().is_empty());
+}
+
+fn user_auth(first_factor: Option<FirstFactor>) -> SignInSettings {
+    SignInSettings {
+        flow: AuthFlow::UserAuth,
+        mfa_code_command: Some(Secret::new("echo 246810".into())),
+        first_factor,
+        ..SignInSettings::default()
+    }
+}
+
+fn select_challenge(available: &[ChallengeNameType]) -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::SelectChallenge)
+        .set_available_challenges(Some(available.to_vec()))
+        .session("sel")
+        .build()
+}
+
+fn signed_in() -> RespondToAuthChallengeOutput {
+    RespondToAuthChallengeOutput::builder()
+        .authentication_result(tokens())
+        .build()
+}
+
+fn verifier_answer(user_id: &str) -> RespondToAuthChallengeOutput {
+    let c = verifier_challenge(user_id);
+    RespondToAuthChallengeOutput::builder()
+        .set_challenge_name(c.challenge_name)
+        .set_challenge_parameters(c.challenge_parameters)
+        .session("verify")
+        .build()
+}
+
+#[tokio::test]
+async fn user_auth_prefers_password_srp_and_answers_its_verifier() {
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(verifier_challenge("uuid-of-carol")));
+    fake.respond.lock().push_back(Ok(signed_in()));
+    let cfg = config(Some("s3cr3t"));
+    let (_, flow) = run(&fake, &cfg, &user_auth(None)).await.unwrap();
+    assert_eq!(flow, AuthFlow::UserAuth);
+
+    let start = &fake.initiated.lock()[0];
+    assert_eq!(start.auth_flow(), Some(&AuthFlowType::UserAuth));
+    let p = start.auth_parameters().unwrap();
+    assert_eq!(p["PREFERRED_CHALLENGE"], "PASSWORD_SRP");
+    assert_eq!(p["USERNAME"], "carol@example.com");
+    assert!(p["SRP_A"].len() > 700 && !p.contains_key("PASSWORD"));
+    let answer = &fake.responded.lock()[0];
+    assert_eq!(
+        answer.challenge_name(),
+        Some(&ChallengeNameType::PasswordVerifier)
+    );
+    let r = answer.challenge_responses().unwrap();
+    assert_eq!(r["USERNAME"], "uuid-of-carol");
+    assert!(r.contains_key("PASSWORD_CLAIM_SIGNATURE"));
+}
+
+#[tokio::test]
+async fn select_challenge_takes_password_srp_then_password() {
+    use ChallengeNameType as C;
+    // PASSWORD_SRP offered: SRP starts in the answer, and its verifier follows.
+    let fake = FakeCognito::default();
+    let offered = [C::WebAuthn, C::Password, C::PasswordSrp, C::EmailOtp];
+    fake.initiate
+        .lock()
+        .push_back(Ok(select_challenge(&offered)));
+    fake.respond.lock().push_back(Ok(verifier_answer("carol")));
+    fake.respond.lock().push_back(Ok(signed_in()));
+    run(&fake, &config(None), &user_auth(None)).await.unwrap();
+    {
+        let answers = fake.responded.lock();
+        assert_eq!(answers[0].challenge_name(), Some(&C::SelectChallenge));
+        assert_eq!(answers[0].session(), Some("sel"));
+        let r = answers[0].challenge_responses().unwrap();
+        assert_eq!(r["ANSWER"], "PASSWORD_SRP");
+        assert!(r["SRP_A"].len() > 700 && !r.contains_key("PASSWORD"));
+        assert_eq!(answers[1].challenge_name(), Some(&C::PasswordVerifier));
+        assert_eq!(answers[1].session(), Some("verify"));
+    }
+
+    // Only PASSWORD (and a passkey): the password goes in the answer.
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(select_challenge(&[C::WebAuthn, C::Password])));
+    fake.respond.lock().push_back(Ok(signed_in()));
+    run(&fake, &config(None), &user_auth(None)).await.unwrap();
+    let answers = fake.responded.lock();
+    let r = answers[0].challenge_responses().unwrap();
+    assert_eq!(
+        (r["ANSWER"].as_str(), r["PASSWORD"].as_str()),
+        ("PASSWORD", "pw")
+    );
+    assert_eq!(answers.len(), 1);
+}
+
+#[tokio::test]
+async fn a_first_factor_asks_for_a_code_without_a_password() {
+    let fake = FakeCognito::default();
+    let otp = InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::EmailOtp)
+        .challenge_parameters("CODE_DELIVERY_DESTINATION", "c***@e***")
+        .challenge_parameters("CODE_DELIVERY_DELIVERY_MEDIUM", "EMAIL")
+        .session("otp")
+        .build();
+    fake.initiate.lock().push_back(Ok(otp));
+    fake.respond.lock().push_back(Ok(signed_in()));
+    let settings = SignInSettings {
+        flow: AuthFlow::Auto,
+        ..user_auth(Some(FirstFactor::EmailOtp))
+    };
+    let mut none = Secret::new(String::new());
+    let (_, flow) = sign_in(&fake, &config(None), &settings, &mut none, quiet())
+        .await
+        .unwrap();
+    // `auto` with a first factor goes straight to USER_AUTH.
+    assert_eq!(flow, AuthFlow::UserAuth);
+    assert_eq!(flows_tried(&fake), [AuthFlowType::UserAuth]);
+    let start = &fake.initiated.lock()[0];
+    let p = start.auth_parameters().unwrap();
+    assert_eq!(p["PREFERRED_CHALLENGE"], "EMAIL_OTP");
+    assert!(!p.contains_key("SRP_A") && !p.contains_key("PASSWORD"));
+    let answer = &fake.responded.lock()[0];
+    assert_eq!(answer.challenge_name(), Some(&ChallengeNameType::EmailOtp));
+    assert_eq!(answer.session(), Some("otp"));
+    assert_eq!(
+        answer.challenge_responses().unwrap()["EMAIL_OTP_CODE"],
+        "246810"
+    );
+}
+
+#[tokio::test]
+async fn a_first_factor_is_chosen_from_select_challenge_and_its_code_read() {
+    use ChallengeNameType as C;
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(select_challenge(&[C::Password, C::SmsOtp])));
+    let otp = RespondToAuthChallengeOutput::builder()
+        .challenge_name(C::SmsOtp)
+        .session("otp")
+        .build();
+    fake.respond.lock().push_back(Ok(otp));
+    fake.respond.lock().push_back(Ok(signed_in()));
+    let mut none = Secret::new(String::new());
+    let settings = user_auth(Some(FirstFactor::SmsOtp));
+    sign_in(&fake, &config(None), &settings, &mut none, quiet())
+        .await
+        .unwrap();
+    let answers = fake.responded.lock();
+    let r = answers[0].challenge_responses().unwrap();
+    assert_eq!(r["ANSWER"], "SMS_OTP");
+    assert!(!r.contains_key("PASSWORD"));
+    assert_eq!(answers[1].challenge_name(), Some(&C::SmsOtp));
+    assert_eq!(
+        answers[1].challenge_responses().unwrap()["SMS_OTP_CODE"],
+        "246810"
+    );
+}
+
+#[tokio::test]
+async fn only_a_passkey_offered_fails_saying_so() {
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(select_challenge(&[ChallengeNameType::WebAuthn])));
+    let err = run(&fake, &config(None), &user_auth(None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("only WEB_AUTHN (a passkey)"),
+        "{err}"
+    );
+    assert!(fake.responded.lock().is_empty());
+
+    // No password and no first factor on offer: the error names what Cognito offers.
+    let fake = FakeCognito::default();
+    let offered = [ChallengeNameType::WebAuthn, ChallengeNameType::Password];
+    fake.initiate
+        .lock()
+        .push_back(Ok(select_challenge(&offered)));
+    let mut none = Secret::new(String::new());
+    let settings = user_auth(Some(FirstFactor::EmailOtp));
+    let err = sign_in(&fake, &config(None), &settings, &mut none, quiet())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("offers this user WEB_AUTHN, PASSWORD") && text.contains("no password"),
+        "{text}"
+    );
+    assert!(fake.responded.lock().is_empty());
+}
+
+fn mfa_setup(can_setup: &str) -> InitiateAuthOutput {
+    InitiateAuthOutput::builder()
+        .challenge_name(ChallengeNameType::MfaSetup)
+        .challenge_parameters("MFAS_CAN_SETUP", can_setup)
+        .session("setup")
+        .build()
+}
+
+#[tokio::test]
+async fn mfa_setup_without_a_terminal_fails_saying_so_before_any_call() {
+    // The fake panics on AssociateSoftwareToken: the refusal comes first.
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(mfa_setup(r#"["SOFTWARE_TOKEN_MFA"]"#)));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("MFA_SETUP") && text.contains("terminal"),
+        "{text}"
+    );
+
+    let fake = FakeCognito::default();
+    fake.initiate
+        .lock()
+        .push_back(Ok(mfa_setup(r#"["SMS_MFA"]"#)));
+    let err = run(&fake, &config(None), &password_settings(None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("offers only [\"SMS_MFA\"]"),
+        "{err}"
+    );
+    assert!(fake.responded.lock().is_empty());
+}
+
+#[test]
+fn the_enrolment_uri_names_the_user_and_carries_the_secret() {
+    let uri = mfa_setup::otpauth_uri("carol@example.com", &Secret::new("ABCDEF234567".into()));
+    assert_eq!(
+        uri.as_str(),
+        "otpauth://totp/cognito-s3fs:carol%40example.com?secret=ABCDEF234567&issuer=cognito-s3fs"
+    );
 }
