@@ -108,6 +108,40 @@ pub struct CognitoArgs {
     /// the password in this file. Without it, the new password is asked for on the terminal.
     #[arg(long, value_name = "F", help_heading = "Cognito")]
     pub new_password_file: Option<PathBuf>,
+
+    /// The IAM role to get credentials for, when the identity pool chooses roles from the
+    /// token and the user's groups give several (the IdToken's `cognito:roles`); sent as
+    /// CustomRoleArn. A role the token does not list fails with the roles it does list.
+    /// Required with `--identity-flow basic`.
+    #[arg(long, value_name = "ARN", help_heading = "Identity pool")]
+    pub role_arn: Option<String>,
+
+    /// How the identity pool hands out credentials. `enhanced`: GetCredentialsForIdentity.
+    /// `basic` (the classic flow, if the pool allows it): GetOpenIdToken, then STS
+    /// AssumeRoleWithWebIdentity with --role-arn. Both are refreshed before they expire.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FLOW",
+        default_value = "enhanced",
+        help_heading = "Identity pool"
+    )]
+    pub identity_flow: IdentityFlowArg,
+
+    /// How long the basic flow's credentials last (DurationSeconds): 900 to 43200 seconds,
+    /// or with a unit: 15m, 1h, 12h [default: STS's, one hour]. The role's maximum session
+    /// duration must allow it.
+    #[arg(long, value_name = "D", value_parser = parse_session_duration, help_heading = "Identity pool")]
+    pub session_duration: Option<Duration>,
+}
+
+/// `--identity-flow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdentityFlowArg {
+    /// GetCredentialsForIdentity.
+    Enhanced,
+    /// GetOpenIdToken + STS AssumeRoleWithWebIdentity.
+    Basic,
 }
 
 /// `--auth-flow`.
@@ -348,6 +382,28 @@ fn parse_mode(s: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("'{s}' is not an octal mode such as 0444"))
 }
 
+/// A duration in seconds, or with a unit `s`, `m` or `h` (`900`, `15m`, `12h`).
+fn parse_session_duration(text: &str) -> Result<Duration, String> {
+    let (digits, unit) = match text
+        .trim()
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii_digit())
+    {
+        Some((at, _)) => text.trim().split_at(at),
+        None => (text.trim(), "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: use seconds, or a number with s, m or h")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: use seconds, or a number with s, m or h"))?;
+    Ok(Duration::from_secs(n.saturating_mul(scale)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +412,18 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn session_durations_take_seconds_or_a_unit() {
+        let secs = |n| Ok(Duration::from_secs(n));
+        assert_eq!(parse_session_duration("900"), secs(900));
+        assert_eq!(parse_session_duration("15m"), secs(900));
+        assert_eq!(parse_session_duration("12h"), secs(43_200));
+        assert_eq!(parse_session_duration("90s"), secs(90));
+        for bad in ["", "1d", "h", "1.5h", "-1"] {
+            assert!(parse_session_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use fuser::SessionACL;
 use tokio::sync::Notify;
 
+use crate::auth::identity::{IdentityChoice, IdentityFlow};
 use crate::auth::provider::expiry_text;
 use crate::auth::secret::{
     prompt_new_password, prompt_secret, read_secret_file, read_secret_stdin, secret_from_bytes,
@@ -20,7 +21,8 @@ use crate::auth::{
     sign_in, CognitoClient, CognitoConfig, CognitoCredentialsProvider, Secret, SignedIn,
 };
 use crate::cli::{
-    AuthFlowArg, CognitoArgs, EndpointArgs, FirstFactorArg, LoginArgs, MfaTypeArg, MountArgs,
+    AuthFlowArg, CognitoArgs, EndpointArgs, FirstFactorArg, IdentityFlowArg, LoginArgs, MfaTypeArg,
+    MountArgs,
 };
 use crate::daemon::{daemonize, Ready};
 use crate::fs::{Fs, FsConfig, ReadConfig};
@@ -93,11 +95,21 @@ fn cognito_login(args: &CognitoArgs, env_password: EnvPassword) -> Fallible<Opti
             client_secret,
             identity_pool_id: args.identity_pool_id.clone().unwrap_or_default(),
             username,
+            identity: identity_choice(args)?,
         },
         sign_in,
         password,
         new_password,
     }))
+}
+
+/// `--identity-flow`, `--role-arn`, `--session-duration`.
+fn identity_choice(args: &CognitoArgs) -> Fallible<IdentityChoice> {
+    let flow = match args.identity_flow {
+        IdentityFlowArg::Enhanced => IdentityFlow::Enhanced,
+        IdentityFlowArg::Basic => IdentityFlow::Basic,
+    };
+    IdentityChoice::new(flow, args.role_arn.clone(), args.session_duration)
 }
 
 fn sign_in_settings(args: &CognitoArgs) -> Fallible<SignInSettings> {

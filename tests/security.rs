@@ -307,6 +307,24 @@ fn cognito_over_plain_http_to_a_non_loopback_address_is_refused_before_any_call(
         .collect();
     assert!(cognito_calls.is_empty(), "sent anyway: {cognito_calls:?}");
 
+    // The basic identity flow sends an OpenID token to STS: its endpoint is checked too.
+    let out = emu
+        .command("login", "alice")
+        .args(emu.auth_args("alice"))
+        .args(["--identity-flow", "basic"])
+        .args(["--role-arn", "arn:aws:iam::123456789012:role/s3-read"])
+        .env("AWS_ENDPOINT_URL", &proxy)
+        .env("AWS_ENDPOINT_URL_STS", format!("http://0.0.0.0:{port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plain http") && err.contains("0.0.0.0"),
+        "{err}"
+    );
+    assert_eq!(emu.proxy_flows().as_object().map(|m| m.len()), Some(0));
+
     // Through the proxy's loopback address the same login works.
     let out = emu
         .command("login", "alice")

@@ -307,3 +307,107 @@ fn mfa_setup_enrols_totp_on_a_terminal_then_mounts_and_the_code_is_asked_after()
     let out = without_terminal(&mut with_code).output().unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// `login` for bob (in two groups with IAM roles) through the counting proxy.
+fn login_as_bob_via_proxy(emu: &Emulator, extra: &[&str]) -> std::process::Output {
+    emu.command("login", "bob")
+        .env("AWS_ENDPOINT_URL", emu.get("proxy_endpoint"))
+        .args(emu.auth_args("bob"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn bob_roles(emu: &Emulator) -> Vec<String> {
+    emu.state["roles"]["bob"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_role_the_token_lists_is_asked_for_and_one_it_does_not_fails_naming_the_listed_ones() {
+    let emu = Emulator::start();
+    let roles = bob_roles(&emu);
+    let audit = &roles[1];
+    let out = login_as_bob_via_proxy(&emu, &["--role-arn", audit]);
+    assert!(out.status.success(), "{out:?}");
+    let flows = emu.proxy_flows();
+    assert_eq!(
+        flows[format!("GetCredentialsForIdentity/{audit}")].as_u64(),
+        Some(1),
+        "CustomRoleArn is sent: {flows}"
+    );
+
+    let admin = "arn:aws:iam::123456789012:role/admin";
+    let out = login_as_bob_via_proxy(&emu, &["--role-arn", admin]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("refused --role-arn {admin}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("Invalid CustomRoleArn"),
+        "Cognito's message: {err}"
+    );
+    assert!(
+        err.contains(&format!("the IdToken allows {}, {}", roles[0], roles[1])),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_basic_flow_mounts_through_sts_with_the_session_length_asked_for() {
+    let emu = Emulator::start();
+    let read = bob_roles(&emu)[0].clone();
+    let mut cmd = emu.command("mount", "bob");
+    cmd.env("AWS_ENDPOINT_URL", emu.get("proxy_endpoint"))
+        .args(emu.auth_args("bob"))
+        .args(["--identity-flow", "basic", "--role-arn", &read])
+        .args(["--session-duration", "15m"]);
+    let mnt = Mounted::start_with(&mut cmd, &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    assert_eq!(
+        std::fs::read(mnt.path.join("alpha/hello.txt")).unwrap(),
+        b"hello, world\n"
+    );
+    let flows = emu.proxy_flows();
+    assert_eq!(
+        flows[format!("AssumeRoleWithWebIdentity/{read}/900")].as_u64(),
+        Some(1),
+        "{flows}"
+    );
+    assert!(
+        emu.proxy_count("AWSCognitoIdentityService.GetOpenIdToken") >= 1,
+        "{}",
+        emu.proxy_counts()
+    );
+    assert_eq!(
+        emu.proxy_count("AWSCognitoIdentityService.GetCredentialsForIdentity"),
+        0,
+        "the basic flow never asks for enhanced-flow credentials"
+    );
+}
+
+#[test]
+fn identity_options_that_do_not_fit_together_fail_before_any_call() {
+    let emu = Emulator::start();
+    for (extra, want) in [
+        (&["--identity-flow", "basic"][..], "needs --role-arn"),
+        (&["--session-duration", "1h"][..], "basic only"),
+        (&["--role-arn", "s3-read"][..], "not an IAM role ARN"),
+    ] {
+        let out = login_as_bob_via_proxy(&emu, extra);
+        assert!(!out.status.success(), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    assert_eq!(
+        emu.proxy_flows().as_object().map(|m| m.len()),
+        Some(0),
+        "no Cognito call was made"
+    );
+}

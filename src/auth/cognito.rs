@@ -4,6 +4,7 @@
 //! These APIs are unauthenticated: the clients are built without any credentials provider,
 //! so the SDK's default chain (and its instance-metadata probe) is never consulted here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -15,6 +16,9 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::error::AuthError;
+use super::identity::{
+    explain_role_refusal, role_session_name, sts_credentials_from, IdentityChoice, IdentityFlow,
+};
 use super::secret::{Secret, SecretInputError};
 use super::signin::{sign_in, AuthFlow, Interaction, SdkSignIn, SignInSettings};
 
@@ -27,6 +31,8 @@ pub struct CognitoConfig {
     pub client_secret: Option<Secret>,
     pub identity_pool_id: String,
     pub username: String,
+    /// Which role, through which identity-pool flow (`--role-arn`, `--identity-flow`).
+    pub identity: IdentityChoice,
 }
 
 impl CognitoConfig {
@@ -98,9 +104,13 @@ pub struct CognitoClient {
     config: CognitoConfig,
     idp: aws_sdk_cognitoidentityprovider::Client,
     identity: aws_sdk_cognitoidentity::Client,
+    /// For the basic flow's `AssumeRoleWithWebIdentity` (an unsigned call).
+    sts: aws_sdk_sts::Client,
     sign_in: SignInSettings,
     /// The flow that worked, once one has: re-logins use it.
     worked: parking_lot::Mutex<Option<AuthFlow>>,
+    /// Whether the identity pool has granted credentials (for `--role-arn`) once.
+    role_accepted: AtomicBool,
 }
 
 impl CognitoClient {
@@ -109,8 +119,10 @@ impl CognitoClient {
             config,
             idp: aws_sdk_cognitoidentityprovider::Client::new(sdk),
             identity: aws_sdk_cognitoidentity::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
             sign_in: SignInSettings::default(),
             worked: parking_lot::Mutex::new(None),
+            role_accepted: AtomicBool::new(false),
         }
     }
 
@@ -285,12 +297,40 @@ impl IdentityBackend for CognitoClient {
         identity_id: &str,
         id_token: &Secret,
     ) -> Result<AwsCredentials, AuthError> {
+        let got = match self.config.identity.flow {
+            IdentityFlow::Enhanced => self.enhanced_credentials(identity_id, id_token).await,
+            IdentityFlow::Basic => self.basic_credentials(identity_id, id_token).await,
+        };
+        match got {
+            Ok(creds) => {
+                self.role_accepted.store(true, Ordering::Relaxed);
+                Ok(creds)
+            }
+            // Once the role has been granted, a refusal is about the token (renewed as
+            // usual), not about the role.
+            Err(err) if self.role_accepted.load(Ordering::Relaxed) => Err(err),
+            Err(err) => {
+                let role = self.config.identity.role_arn.as_deref();
+                Err(explain_role_refusal(err, role, id_token))
+            }
+        }
+    }
+}
+
+impl CognitoClient {
+    /// `GetCredentialsForIdentity`, with `CustomRoleArn` when a role is chosen.
+    async fn enhanced_credentials(
+        &self,
+        identity_id: &str,
+        id_token: &Secret,
+    ) -> Result<AwsCredentials, AuthError> {
         let cfg = &self.config;
         let mut out = self
             .identity
             .get_credentials_for_identity()
             .identity_id(identity_id)
             .logins(cfg.logins_key(), id_token.expose())
+            .set_custom_role_arn(cfg.identity.role_arn.clone())
             .send()
             .await
             .map_err(|e| classify("GetCredentialsForIdentity", &cfg.username, e))?;
@@ -298,6 +338,42 @@ impl IdentityBackend for CognitoClient {
             AuthError::Protocol("GetCredentialsForIdentity answered without credentials".into())
         })?;
         credentials_from(creds)
+    }
+
+    /// The basic flow: `GetOpenIdToken`, then STS `AssumeRoleWithWebIdentity`.
+    async fn basic_credentials(
+        &self,
+        identity_id: &str,
+        id_token: &Secret,
+    ) -> Result<AwsCredentials, AuthError> {
+        let cfg = &self.config;
+        let mut out = self
+            .identity
+            .get_open_id_token()
+            .identity_id(identity_id)
+            .logins(cfg.logins_key(), id_token.expose())
+            .send()
+            .await
+            .map_err(|e| classify("GetOpenIdToken", &cfg.username, e))?;
+        let web_token =
+            out.token.take().map(Secret::new).ok_or_else(|| {
+                AuthError::Protocol("GetOpenIdToken answered without a token".into())
+            })?;
+        let duration = cfg.identity.session_duration;
+        let mut assumed = self
+            .sts
+            .assume_role_with_web_identity()
+            .set_role_arn(cfg.identity.role_arn.clone())
+            .role_session_name(role_session_name(&cfg.username))
+            .web_identity_token(web_token.expose())
+            .set_duration_seconds(duration.map(|d| d.as_secs() as i32))
+            .send()
+            .await
+            .map_err(|e| classify("AssumeRoleWithWebIdentity", &cfg.username, e))?;
+        let creds = assumed.credentials.as_mut().ok_or_else(|| {
+            AuthError::Protocol("AssumeRoleWithWebIdentity answered without credentials".into())
+        })?;
+        sts_credentials_from(creds)
     }
 }
 
@@ -316,6 +392,7 @@ mod tests {
             client_secret: Some(Secret::new("s3cr3t".into())),
             identity_pool_id: "us-east-1:pool".into(),
             username: "alice".into(),
+            identity: IdentityChoice::default(),
         };
         assert_eq!(
             cfg.secret_hash("alice").unwrap().expose(),

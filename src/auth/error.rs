@@ -47,6 +47,27 @@ pub enum AuthError {
     ExpiredOnArrival(String),
     #[error(transparent)]
     SignIn(#[from] super::signin::SignInError),
+    /// The identity pool refused `--role-arn`, and the IdToken does not list that role.
+    #[error("{}", role_not_allowed(role, refusal, allowed))]
+    RoleNotAllowed {
+        role: String,
+        refusal: String,
+        allowed: Vec<String>,
+    },
+}
+
+fn role_not_allowed(role: &str, refusal: &str, allowed: &[String]) -> String {
+    let listed = match allowed {
+        [] => "the IdToken lists no roles (cognito:roles): put the user in a user-pool group \
+               that has an IAM role, and set the identity pool's authenticated role selection \
+               to \"Choose role from token\""
+            .to_owned(),
+        roles => format!(
+            "the IdToken allows {}; pass one of them to --role-arn",
+            roles.join(", ")
+        ),
+    };
+    format!("the identity pool refused --role-arn {role} ({refusal}); {listed}")
 }
 
 impl AuthError {
@@ -86,6 +107,7 @@ impl AuthError {
                 | AuthError::InvalidNewPassword(_)
                 | AuthError::UnsupportedChallenge(_)
                 | AuthError::LoginRefused(_)
+                | AuthError::RoleNotAllowed { .. }
         )
     }
 }

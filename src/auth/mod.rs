@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod cognito;
 pub mod error;
+pub mod identity;
 pub mod provider;
 pub mod secret;
 pub mod signin;

@@ -1,8 +1,8 @@
 //! Where Cognito traffic may go in the clear.
 //!
 //! Every Cognito call carries a secret: InitiateAuth the password (or the refresh token),
-//! GetId and GetCredentialsForIdentity the IdToken, and their answers the tokens and the AWS
-//! keys. Over plain `http://` anyone on the path reads them, so plain http is refused unless
+//! GetId and GetCredentialsForIdentity the IdToken, STS AssumeRoleWithWebIdentity (the
+//! basic flow) an OpenID token, and their answers the tokens and the AWS keys. Over plain `http://` anyone on the path reads them, so plain http is refused unless
 //! the endpoint is a loopback address (a local emulator such as moto).
 //!
 //! The endpoint is worked out the way the SDK's client config does it (`--endpoint-url`,
@@ -15,8 +15,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use aws_types::service_config::ServiceConfigKey;
 use aws_types::SdkConfig;
 
-/// The SDK's service ids of the two Cognito clients.
-const SERVICES: [&str; 2] = ["Cognito Identity Provider", "Cognito Identity"];
+/// The SDK's service ids of the clients of the sign-in chain.
+const SERVICES: [&str; 3] = ["Cognito Identity Provider", "Cognito Identity", "STS"];
 
 /// Refuses a configuration that would send Cognito traffic over plain http to a host that
 /// is not loopback.

@@ -51,8 +51,10 @@ Proxy control endpoints (on the proxy port, never forwarded):
 
     GET    /__proxy/counts   -> {"<op>": count, ...}
     GET    /__proxy/flows    -> {"InitiateAuth/<AuthFlow>": count,
-                                 "RespondToAuthChallenge/<ChallengeName>": count}
-                                 (sign-in steps by kind: refresh or password)
+                                 "RespondToAuthChallenge/<ChallengeName>": count,
+                                 "GetCredentialsForIdentity/<CustomRoleArn or ->": count,
+                                 "AssumeRoleWithWebIdentity/<RoleArn>/<DurationSeconds>": count}
+                                 (sign-in steps by kind: refresh or password; the role asked for)
     POST   /__proxy/reset    -> zero the counts
     GET    /__proxy/faults   -> pending faults
     POST   /__proxy/faults   body {"match": "<substring of op>", "status": 503,
@@ -132,6 +134,12 @@ MFA_POOL_USERS = {
     "enrol": {"password": "Enrol-User-Pass-5"},
 }
 
+# "bob" is in two user-pool groups with IAM roles, so his IdToken lists both in
+# cognito:roles (patch_moto_roles), read first by precedence.
+ROLE_READ = f"arn:aws:iam::{ACCOUNT_ID}:role/s3-read"
+ROLE_AUDIT = f"arn:aws:iam::{ACCOUNT_ID}:role/s3-audit"
+GROUPS = {"readers": (ROLE_READ, 1), "auditors": (ROLE_AUDIT, 2)}
+
 VERBOSE = False
 
 
@@ -207,15 +215,22 @@ class ProxyState:
         return None
 
     def note_flow(self, op: str, body: bytes) -> None:
-        """Counts an InitiateAuth by its AuthFlow, a challenge answer by its name."""
-        fields = {"InitiateAuth": "AuthFlow", "RespondToAuthChallenge": "ChallengeName"}
+        """Counts an InitiateAuth by its AuthFlow, a challenge answer by its name, a
+        GetCredentialsForIdentity by its CustomRoleArn ("-" without), an
+        AssumeRoleWithWebIdentity by its RoleArn and DurationSeconds."""
+        fields = {"InitiateAuth": "AuthFlow", "RespondToAuthChallenge": "ChallengeName",
+                  "GetCredentialsForIdentity": "CustomRoleArn"}
         call = op.rsplit(".", 1)[-1]
-        if call not in fields:
+        if call == "AssumeRoleWithWebIdentity":
+            form = urllib.parse.parse_qs(body.decode("latin-1"))
+            kind = "/".join(form.get(f, ["-"])[0] for f in ("RoleArn", "DurationSeconds"))
+        elif call in fields:
+            try:
+                kind = json.loads(body).get(fields[call], "-")
+            except (ValueError, AttributeError):
+                kind = "?"
+        else:
             return
-        try:
-            kind = json.loads(body).get(fields[call], "?")
-        except (ValueError, AttributeError):
-            kind = "?"
         with self.lock:
             key = f"{call}/{kind}"
             self.flows[key] = self.flows.get(key, 0) + 1
@@ -661,6 +676,9 @@ def seed(endpoint: str, which: str) -> dict:
                 Permanent=True,
             )
     enrol_mfa_users(idp, pool_id)
+    for group, (role, precedence) in GROUPS.items():
+        idp.create_group(GroupName=group, UserPoolId=pool_id, RoleArn=role, Precedence=precedence)
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username="bob", GroupName=group)
     mfa_pool_id, mfa_client_id = seed_mfa_pool(idp, which)
     identity_pool_id = ident.create_identity_pool(
         IdentityPoolName=f"cognito_s3fs_{which}",
@@ -703,6 +721,7 @@ def seed(endpoint: str, which: str) -> dict:
         "srp_secret_client_id": srp_secret_client["ClientId"],
         "srp_client_secret": srp_secret_client["ClientSecret"],
         "identity_pool_id": identity_pool_id,
+        "roles": {"bob": [ROLE_READ, ROLE_AUDIT]},
         "mfa_pool_id": mfa_pool_id,
         "mfa_client_id": mfa_client_id,
         "users": {**USERS, **MFA_POOL_USERS},
@@ -873,6 +892,50 @@ def patch_moto_cognito() -> None:
     m.CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge
 
 
+def jwt_claims(token: str) -> dict:
+    import base64
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def patch_moto_roles() -> None:
+    """Cognito puts `cognito:roles` (and `cognito:preferred_role`) in the IdToken of a user
+    in groups that have IAM roles, and its identity pool refuses a CustomRoleArn the token
+    does not list; moto does neither. The refusal's code and message are this emulator's
+    stand-in for Cognito's."""
+    from moto.cognitoidp import models as m
+    from moto.cognitoidentity import responses as r
+    from moto.core.exceptions import JsonRESTError
+
+    orig_extra = m.CognitoIdpUserPool.get_user_extra_data_by_client_id
+    orig_creds = r.CognitoIdentityResponse.get_credentials_for_identity
+
+    def extra_data(self, client_id, username):
+        out = orig_extra(self, client_id, username)
+        groups = [g for g in self._get_user(username).groups if g.role_arn]
+        groups.sort(key=lambda g: g.precedence or 0)
+        if groups:
+            out["cognito:roles"] = [g.role_arn for g in groups]
+            out["cognito:preferred_role"] = groups[0].role_arn
+        return out
+
+    def get_credentials_for_identity(self):
+        role = self._get_param("CustomRoleArn")
+        if role:
+            roles = [r for t in (self._get_param("Logins") or {}).values()
+                     for r in jwt_claims(t).get("cognito:roles", [])]
+            if role not in roles:
+                raise JsonRESTError("InvalidParameterException",
+                                    "Invalid CustomRoleArn: the token does not allow this role.")
+        return orig_creds(self)
+
+    m.CognitoIdpUserPool.get_user_extra_data_by_client_id = extra_data
+    r.CognitoIdentityResponse.get_credentials_for_identity = get_credentials_for_identity
+
+
 def write_state(path: str, state: dict) -> None:
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -916,6 +979,7 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
 
     patch_moto_cognito()
+    patch_moto_roles()
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

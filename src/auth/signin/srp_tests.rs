@@ -40,6 +40,7 @@ fn config_for(v: &serde_json::Value) -> CognitoConfig {
         client_secret: v["client_secret"].as_str().map(|s| Secret::new(s.into())),
         identity_pool_id: "us-east-1:x".into(),
         username: v["username"].as_str().unwrap().into(),
+        identity: Default::default(),
     }
 }
 

@@ -84,6 +84,7 @@ fn config(secret: Option<&str>) -> CognitoConfig {
         client_secret: secret.map(|s| Secret::new(s.into())),
         identity_pool_id: "us-east-1:x".into(),
         username: "carol@example.com".into(),
+        identity: Default::default(),
     }
 }
 
