@@ -7,6 +7,11 @@
 //! The log file is the user's own (`0600` in a directory of theirs, created `0700`), never a
 //! file or link someone else placed; SIGHUP reopens it at its path, for logrotate; and a
 //! panic is written to it, since a daemon's standard error goes to `/dev/null`.
+//!
+//! Started by systemd, whose journal reads standard error (`JOURNAL_STREAM` names it), each
+//! line starts with its syslog priority (`<3>` for an error, ...) and carries no timestamp,
+//! so that `journalctl -p warning` filters by level and the journal's own time is the one
+//! shown. SIGUSR2 turns the debug level on and back off at run time ([`toggle_debug`]).
 
 use std::fs::File;
 use std::io::Write;
@@ -14,6 +19,10 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 /// The default log file of a daemon: `$XDG_STATE_HOME/cognito-s3fs/cognito-s3fs.log`, else
@@ -66,12 +75,107 @@ fn filter(debug: bool) -> EnvFilter {
     filter
 }
 
-/// Logs to standard error.
+/// Logs to standard error: in the journal's format when systemd's journal reads it.
 pub fn init_stderr(debug: bool) {
-    let _ = tracing_subscriber::fmt()
+    if stderr_is_journal() {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter(debug))
+            .with_ansi(false)
+            .event_format(JournalFormat(Format::default().without_time()))
+            .with_writer(std::io::stderr)
+            .with_filter_reloading();
+        keep_reload_handle(builder.reload_handle(), debug);
+        let _ = builder.try_init();
+        return;
+    }
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(debug))
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter_reloading();
+    keep_reload_handle(builder.reload_handle(), debug);
+    let _ = builder.try_init();
+}
+
+/// Whether standard error is the stream systemd's journal reads (`JOURNAL_STREAM` is
+/// `DEVICE:INODE` of it), as opposed to a terminal or a file the unit redirected to.
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    journal_stream_is(&stream.to_string_lossy(), meta.dev(), meta.ino())
+}
+
+fn journal_stream_is(stream: &str, dev: u64, ino: u64) -> bool {
+    stream.split_once(':').is_some_and(|(d, i)| {
+        d.parse::<u64>().is_ok_and(|d| d == dev) && i.parse::<u64>().is_ok_and(|i| i == ino)
+    })
+}
+
+/// The syslog priority the journal reads from a line's `<N>` prefix.
+fn syslog_priority(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+/// The usual line, after a `<N>` priority prefix.
+struct JournalFormat<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for JournalFormat<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "<{}>", syslog_priority(event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// Sets the filter: `true` for the debug level, `false` for the one the daemon started with.
+type SetDebug = Box<dyn Fn(bool) -> Result<(), String> + Send + Sync>;
+
+/// The running log's filter switch, and whether debug is on now.
+static DEBUG_SWITCH: OnceLock<(SetDebug, Mutex<bool>)> = OnceLock::new();
+
+fn keep_reload_handle<S>(
+    handle: tracing_subscriber::reload::Handle<EnvFilter, S>,
+    started_with_debug: bool,
+) where
+    S: 'static,
+    tracing_subscriber::reload::Handle<EnvFilter, S>: Send + Sync,
+{
+    let set: SetDebug = Box::new(move |debug| {
+        let wanted = if debug {
+            EnvFilter::new("warn,cognito_s3fs=debug")
+        } else {
+            filter(started_with_debug)
+        };
+        handle.reload(wanted).map_err(|e| e.to_string())
+    });
+    let _ = DEBUG_SWITCH.set((set, Mutex::new(started_with_debug)));
+}
+
+/// SIGUSR2: turns the debug level on, or back to the level the daemon started with.
+/// Returns whether debug is now on; `None` when the log cannot be switched.
+pub fn toggle_debug() -> Option<bool> {
+    let (set, on) = DEBUG_SWITCH.get()?;
+    let mut on = on.lock().unwrap_or_else(|p| p.into_inner());
+    set(!*on).ok()?;
+    *on = !*on;
+    Some(*on)
 }
 
 /// The daemon's log file, which SIGHUP reopens at the same path (after logrotate moved it).
@@ -166,11 +270,13 @@ fn refused(why: String) -> std::io::Error {
 pub fn init_file(path: &Path, debug: bool) -> std::io::Result<()> {
     let log = Arc::new(LogFile::open(path)?);
     let _ = LOG_FILE.set(log.clone());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(debug))
         .with_ansi(false)
         .with_writer(log)
-        .try_init();
+        .with_filter_reloading();
+    keep_reload_handle(builder.reload_handle(), debug);
+    let _ = builder.try_init();
     install_panic_hook();
     Ok(())
 }
@@ -251,6 +357,42 @@ mod tests {
             text.contains("marker-4711") && text.contains("logging.rs"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn journal_lines_start_with_their_syslog_priority_and_carry_no_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let log = Arc::new(LogFile::open(&path).unwrap());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(Level::DEBUG)
+            .event_format(JournalFormat(Format::default().without_time()))
+            .with_writer(log)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!("e-line");
+            tracing::warn!("w-line");
+            tracing::info!(n = 3, "i-line");
+            tracing::debug!("d-line");
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        for (line, want) in lines.iter().zip(["<3>", "<4>", "<6>", "<7>"]) {
+            assert!(line.starts_with(want), "{line}");
+        }
+        assert!(lines[2].ends_with("i-line n=3"), "{text}");
+        assert!(!text.contains("Z "), "no timestamp: {text}");
+    }
+
+    #[test]
+    fn the_journal_is_recognised_by_the_device_and_inode_of_standard_error() {
+        assert!(journal_stream_is("8:12345", 8, 12345));
+        assert!(!journal_stream_is("8:12345", 8, 12346));
+        assert!(!journal_stream_is("9:12345", 8, 12345));
+        assert!(!journal_stream_is("garbage", 8, 12345));
+        assert!(!journal_stream_is("", 0, 0));
     }
 
     #[test]

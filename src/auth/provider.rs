@@ -117,6 +117,16 @@ impl Clock {
     }
 }
 
+/// A snapshot of the session, without any secret.
+#[derive(Clone, Debug)]
+pub struct SessionView {
+    pub credentials_expire: SystemTime,
+    pub id_token_expires: Option<SystemTime>,
+    pub refresh_token_held: Option<bool>,
+    pub standing: Standing,
+    pub fetches: u64,
+}
+
 /// Everything one successful sign-in produced.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -270,6 +280,19 @@ impl CognitoCredentialsProvider {
     /// Where the provider stands with Cognito.
     pub fn standing(&self) -> Standing {
         self.inner.standing.lock().clone()
+    }
+
+    /// What `cognito-s3fs status` shows of the session. The token fields are `None` while
+    /// a refresh holds the session (it is never waited for).
+    pub fn view(&self) -> SessionView {
+        let session = self.inner.session.try_lock().ok();
+        SessionView {
+            credentials_expire: self.held().expires(),
+            id_token_expires: session.as_ref().map(|s| s.tokens.expires_at),
+            refresh_token_held: session.as_ref().map(|s| s.tokens.refresh_token.is_some()),
+            standing: self.standing(),
+            fetches: self.fetch_count(),
+        }
     }
 
     fn held(&self) -> Held {
