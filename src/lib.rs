@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod daemon;
 pub mod fs;
+pub mod fstab;
 pub mod fuse;
 pub mod harden;
 pub mod jitter;
