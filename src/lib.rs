@@ -22,6 +22,7 @@ pub mod harden;
 pub mod jitter;
 pub mod kernel;
 pub mod logging;
+pub mod manual;
 pub mod mount;
 pub mod notify;
 pub mod run;
