@@ -269,6 +269,12 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
     pub whole_object_below: u64,
 
+    /// How many small files (below --whole-object-below) a process opening the files of a
+    /// directory in listing order (`cat *`, `tar`) gets fetched ahead, at most; the depth
+    /// grows while the guess is right and stops when it is wrong. 0 turns it off.
+    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u64).range(0..=256), help_heading = "Reading")]
+    pub small_files_ahead: u64,
+
     /// Let users other than the one who mounted see the files: every local user can then
     /// read every object unless --file-mode/--dir-mode narrow it (needs user_allow_other in
     /// /etc/fuse.conf when not root). Without it the kernel refuses every other user.

@@ -170,7 +170,7 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
             return reply.error(Errno::EROFS);
         }
@@ -182,8 +182,9 @@ impl Filesystem for FuseAdapter {
         }
         let fs = self.fs.clone();
         let kernel_caches = flags.0 & libc::O_DIRECT == 0;
+        let pid = req.pid();
         self.rt.spawn(async move {
-            match fs.open_with(ino.0, kernel_caches).await {
+            match fs.open_for(ino.0, kernel_caches, Some(pid)).await {
                 Ok((fh, keep_cache)) => {
                     let flags = if keep_cache {
                         FopenFlags::FOPEN_KEEP_CACHE

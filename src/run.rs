@@ -25,6 +25,7 @@ use crate::cli::{
     MountArgs,
 };
 use crate::daemon::{daemonize, Ready};
+use crate::fs::ahead::AheadConfig;
 use crate::fs::{Fs, FsConfig, ReadConfig};
 use crate::fuse::{FuseAdapter, KernelPages, Presentation};
 use crate::harden::EnvPassword;
@@ -478,12 +479,17 @@ fn serve(
                 late_reads: args.kernel_readahead.max(128 << 10),
             },
             max_cache_memory: args.max_memory - MEMORY_RESERVE,
+            ahead: AheadConfig {
+                max_files: args.small_files_ahead as usize,
+                ..AheadConfig::default()
+            },
         },
     ));
     let stats = Arc::new(Stats::new(
         counters,
         fs.cache_stats(),
         fs.data_cache(),
+        fs.ahead_stats(),
         args.stats_file.clone(),
     ));
     let look = Presentation {

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! `cache_*` and `negative_hits` count metadata lookups; `data_*` count the block cache of
-//! object bytes (`data_bytes` is what it holds now, fetched or in flight).
+//! object bytes (`data_bytes` is what it holds now, fetched or in flight); `ahead_*` count
+//! the small-file read-ahead (files and bytes fetched ahead, the bytes later opens used, and
+//! the difference: wasted, or not opened yet).
 //!
 //! It is logged on SIGUSR1 and at unmount, and with `--stats-file F` written to F as well,
 //! replaced whole (written to a temporary file beside it, then renamed) so a reader never
@@ -19,6 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fs::ahead::AheadStats;
 use crate::fs::cache::CacheStats;
 use crate::fs::data_cache::DataCache;
 use crate::s3::Counters;
@@ -28,6 +31,7 @@ pub struct Stats {
     requests: Arc<Counters>,
     cache: Arc<CacheStats>,
     data: Arc<DataCache>,
+    ahead: Arc<AheadStats>,
     file: Option<PathBuf>,
 }
 
@@ -36,12 +40,14 @@ impl Stats {
         requests: Arc<Counters>,
         cache: Arc<CacheStats>,
         data: Arc<DataCache>,
+        ahead: Arc<AheadStats>,
         file: Option<PathBuf>,
     ) -> Self {
         Stats {
             requests,
             cache,
             data,
+            ahead,
             file,
         }
     }
@@ -49,10 +55,11 @@ impl Stats {
     /// The current line.
     pub fn line(&self) -> String {
         format!(
-            "{} {} {}",
+            "{} {} {} {}",
             self.requests.snapshot(),
             self.cache.line(),
-            self.data.line()
+            self.data.line(),
+            self.ahead.line()
         )
     }
 
@@ -126,6 +133,7 @@ mod tests {
             requests.clone(),
             cache,
             DataCache::new(1 << 20),
+            Arc::default(),
             Some(path.clone()),
         );
         stats.report("test");
@@ -143,6 +151,7 @@ mod tests {
         assert!(pairs.contains(&("list", 2)) && pairs.contains(&("cache_hits", 1)));
         assert!(pairs.iter().any(|(k, _)| *k == "cache_misses"));
         assert!(pairs.contains(&("data_bytes", 0)));
+        assert!(pairs.contains(&("ahead_wasted_bytes", 0)), "the last key");
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,

@@ -213,6 +213,16 @@ impl DirListing {
             .unwrap_or_default()
     }
 
+    /// The index of the file `name` among the entries released so far (the readdir order),
+    /// if it is one of them.
+    pub fn position_of_file(&self, name: &ValidName) -> Option<usize> {
+        self.state
+            .read()
+            .entries
+            .binary_search_by(|e| cmp_sort_key(e.name.as_str(), e.is_dir(), name.as_str()))
+            .ok()
+    }
+
     /// What the listing, as far as it is fetched, says about `name`.
     pub fn decide(&self, name: &ValidName) -> Decision {
         let state = self.state.read();

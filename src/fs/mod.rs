@@ -10,8 +10,11 @@
 //! - a lookup in a directory whose listing is cached costs nothing; an uncached one costs one
 //!   LIST for that one name ([`dir::DirListing::for_name`]), remembered for the metadata TTL,
 //!   and a name found missing is remembered for the negative TTL;
-//! - opening and reading a listed file costs GETs only.
+//! - opening and reading a listed file costs GETs only; a process opening the files of a
+//!   listed directory in order gets the next small ones fetched ahead ([`ahead`]), one GET
+//!   each, and one opening them in any other order gets nothing extra.
 
+pub mod ahead;
 pub mod cache;
 pub mod data_cache;
 pub mod dir;
@@ -27,6 +30,9 @@ mod stretches;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod ahead_tests;
 
 #[cfg(test)]
 mod budget_tests;
@@ -49,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use ahead::{AheadConfig, AheadStats, SmallFiles};
 use cache::{CacheStats, DirCache, NegativeCache};
 use data_cache::{DataCache, ObjectId};
 use dir::{Decision, DirListing, HiddenLog};
@@ -80,6 +87,8 @@ pub struct FsConfig {
     pub read: ReadConfig,
     /// The most bytes of object data held in memory, fetched or in flight.
     pub max_cache_memory: u64,
+    /// How far small files are fetched ahead of a process opening them in order.
+    pub ahead: AheadConfig,
 }
 
 impl FsConfig {
@@ -92,6 +101,7 @@ impl FsConfig {
             max_cached_entries: 1_000_000,
             read: ReadConfig::default(),
             max_cache_memory: 512 << 20,
+            ahead: AheadConfig::default(),
         }
     }
 }
@@ -122,6 +132,8 @@ pub struct Fs {
     root_fetch: tokio::sync::Mutex<()>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     data: Arc<DataCache>,
+    /// Fetches the next small files for a process opening a directory's files in order.
+    ahead: Arc<SmallFiles>,
     /// `config.read`, fitted to the block cache once.
     read_config: ReadConfig,
     /// Hands fetched parts to the kernel's page cache; knows the ETag each file had when it
@@ -144,6 +156,11 @@ impl Fs {
             dirs: DirCache::new(config.max_cached_entries),
             list_bound: ListBound::for_entries(config.max_cached_entries),
             pushes: Pushes::new(data.clone()),
+            ahead: SmallFiles::new(
+                config.ahead,
+                config.read.whole_object_below,
+                config.max_cache_memory,
+            ),
             data,
             read_config: config.read.within(config.max_cache_memory),
             config,
@@ -172,6 +189,11 @@ impl Fs {
     /// Cache hit counters, for the stats line.
     pub fn cache_stats(&self) -> Arc<CacheStats> {
         self.stats.clone()
+    }
+
+    /// Counters of the small-file read-ahead, for the stats line.
+    pub fn ahead_stats(&self) -> Arc<AheadStats> {
+        self.ahead.stats()
     }
 
     /// How many inodes the table holds (the root included).
@@ -393,12 +415,24 @@ impl Fs {
     /// [`Fs::open`], saying whether the kernel's page cache keeps what is read through this
     /// handle: false for `O_DIRECT`.
     pub async fn open_with(&self, ino: u64, kernel_caches: bool) -> Result<(u64, bool), FsError> {
+        self.open_for(ino, kernel_caches, None).await
+    }
+
+    /// [`Fs::open_with`] by process `pid` (the kernel's), whose opens in listing order get
+    /// the next small files fetched ahead ([`ahead`]).
+    pub async fn open_for(
+        &self,
+        ino: u64,
+        kernel_caches: bool,
+        pid: Option<u32>,
+    ) -> Result<(u64, bool), FsError> {
         let node = self.fresh_node(ino).await?;
-        let Kind::File { bucket, key, meta } = node.kind else {
+        let Kind::File { bucket, key, meta } = &node.kind else {
             return Err(FsError::IsDir);
         };
         let keep_cache = self.pushes.opened(ino, meta.etag.as_ref()).await;
-        let obj = ObjectId::new(bucket, key.into(), meta.size, meta.etag);
+        let obj = ObjectId::new(bucket.clone(), (**key).into(), meta.size, meta.etag.clone());
+        self.ahead.claimed(&obj);
         let file = OpenFile::new(
             ino,
             self.data.reader(obj, !kernel_caches),
@@ -406,6 +440,10 @@ impl Fs {
             kernel_caches,
         );
         file.opened(&self.data, &self.store).await;
+        // 0 is the kernel itself, not a process.
+        if let Some(pid) = pid.filter(|&p| p != 0) {
+            self.fetch_ahead_of(pid, &node).await;
+        }
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.files.lock().insert(fh, Arc::new(file));
         Ok((fh, keep_cache))

@@ -185,6 +185,14 @@ impl Pushes {
             .is_some_and(|v| v.latest.lock().as_ref() != etag)
     }
 
+    /// True when `ino` was last opened with `etag`, so the kernel's page cache may hold its
+    /// pages: fetching it again ahead of an open would likely be waste. Never waits.
+    pub fn kernel_may_hold(&self, ino: u64, etag: &Arc<str>) -> bool {
+        self.shared
+            .version(ino)
+            .is_some_and(|v| v.latest.lock().as_ref() == Some(etag))
+    }
+
     /// The kernel forgot `ino`, and its pages with it. Never waits: it runs on the FUSE
     /// loop, which a store in progress may be waiting on.
     pub fn forgot(&self, ino: u64) {
