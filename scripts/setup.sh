@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo and the integration tests need, on Debian:
-#   - Debian packages: fuse3 (fusermount3), util-linux/bsdutils (script),
+#   - Debian packages: fuse3 (fusermount3), attr (getfattr), util-linux/bsdutils (script),
 #     python3 + python3-venv when missing, ca-certificates (pip over TLS);
 #   - a Python venv at $REPO/.venv with pinned moto[server] (pulls in boto3) and
 #     pycognito (an independent SRP client: the source of the SRP known-answer vectors).
@@ -52,6 +52,7 @@ apt_install() {
 }
 
 command -v fusermount3 >/dev/null 2>&1 || apt_install "for fusermount3" fuse3
+command -v getfattr >/dev/null 2>&1 || apt_install "for getfattr (the --xattrs test)" attr
 # `script` is in bsdutils on Debian 12 and in util-linux on later releases.
 command -v script >/dev/null 2>&1 || apt_install "for script" util-linux bsdutils
 [ -e /etc/ssl/certs/ca-certificates.crt ] || apt_install "for pip over TLS" ca-certificates

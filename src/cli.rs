@@ -297,6 +297,13 @@ pub struct MountArgs {
     #[arg(long, value_name = "M", default_value = "0555", value_parser = parse_mode, help_heading = "Filesystem")]
     pub dir_mode: u16,
 
+    /// Show what S3 knows of each file as extended attributes (`getfattr -d FILE`):
+    /// user.s3.etag, .size, .last_modified and .storage_class from the listing, and
+    /// user.s3.content_type, which costs one HEAD the first time it is read. Off by
+    /// default, so that `ls -l` asks nothing per file.
+    #[arg(long, help_heading = "Filesystem")]
+    pub xattrs: bool,
+
     /// Stay attached to the terminal and log to standard error instead of running as a
     /// daemon.
     #[arg(long, short = 'f', help_heading = "Process")]

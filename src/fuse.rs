@@ -49,6 +49,8 @@ pub struct Presentation {
     pub gid: u32,
     pub file_mode: u16,
     pub dir_mode: u16,
+    /// `--xattrs`: answer `getxattr`/`listxattr` with the `user.s3.*` attributes.
+    pub xattrs: bool,
 }
 
 /// The `fuser::Filesystem` implementation.
@@ -89,6 +91,16 @@ const READDIR_BATCH: usize = 128;
 
 fn errno(err: &FsError) -> Errno {
     Errno::from_i32(err.errno())
+}
+
+/// The xattr reply protocol: a size of 0 asks how long the value is; a buffer too small
+/// for it is ERANGE.
+fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+    match size {
+        0 => reply.size(value.len() as u32),
+        n if (n as usize) < value.len() => reply.error(Errno::ERANGE),
+        _ => reply.data(value),
+    }
 }
 
 /// The kernel's view of an [`Attr`].
@@ -326,12 +338,21 @@ impl Filesystem for FuseAdapter {
         reply.statfs(blocks, 0, 0, 1 << 20, 0, 4096, 255, 4096);
     }
 
-    // S3 user metadata is not exposed as extended attributes: there are none.
-    // Semantics decision: S3 objects have no extended attributes. ENOSYS makes the kernel
-    // answer EOPNOTSUPP itself from then on, so `ls -l` (which asks for ACLs of every
-    // entry) costs no round trip per file.
-    fn getxattr(&self, _: &Request, _: INodeNo, _: &OsStr, _: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+    // Semantics decision: without --xattrs there are no extended attributes. ENOSYS makes
+    // the kernel answer EOPNOTSUPP itself from then on, so `ls -l` (which asks for ACLs of
+    // every entry) costs no round trip per file. With it, see `crate::fs::xattr`.
+    fn getxattr(&self, _: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if !self.look.xattrs {
+            return reply.error(Errno::ENOSYS);
+        }
+        let fs = self.fs.clone();
+        let name = name.to_owned();
+        self.rt.spawn(async move {
+            match fs.xattr(ino.0, &name).await {
+                Ok(value) => reply_xattr(reply, size, &value),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     // Semantics decision: no ioctl is supported. The kernel forwards terminal ioctls
@@ -353,8 +374,17 @@ impl Filesystem for FuseAdapter {
         reply.error(Errno::ENOTTY);
     }
 
-    fn listxattr(&self, _: &Request, _: INodeNo, _: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+    fn listxattr(&self, _: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if !self.look.xattrs {
+            return reply.error(Errno::ENOSYS);
+        }
+        match self.fs.xattr_names(ino.0) {
+            Ok(names) => {
+                let list: Vec<u8> = names.iter().flat_map(|n| n.bytes().chain([0])).collect();
+                reply_xattr(reply, size, &list)
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     // Everything below would change something: a read-only filesystem answers EROFS.

@@ -498,6 +498,7 @@ fn serve(
         gid: args.gid.unwrap_or_else(|| unsafe { libc::getgid() }),
         file_mode: args.file_mode,
         dir_mode: args.dir_mode,
+        xattrs: args.xattrs,
     };
     let mut adapter = FuseAdapter::new(fs.clone(), rt.handle().clone(), look);
     if args.kernel_readahead > 0 {

@@ -54,12 +54,13 @@ impl Stats {
 
     /// The current line.
     pub fn line(&self) -> String {
+        let requests = self.requests.snapshot();
         format!(
-            "{} {} {} {}",
-            self.requests.snapshot(),
+            "{requests} {} {} {} head={}",
             self.cache.line(),
             self.data.line(),
-            self.ahead.line()
+            self.ahead.line(),
+            requests.head
         )
     }
 
@@ -151,7 +152,8 @@ mod tests {
         assert!(pairs.contains(&("list", 2)) && pairs.contains(&("cache_hits", 1)));
         assert!(pairs.iter().any(|(k, _)| *k == "cache_misses"));
         assert!(pairs.contains(&("data_bytes", 0)));
-        assert!(pairs.contains(&("ahead_wasted_bytes", 0)), "the last key");
+        assert!(pairs.contains(&("ahead_wasted_bytes", 0)));
+        assert_eq!(pairs.last(), Some(&("head", 0)), "the last key");
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,

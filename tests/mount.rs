@@ -595,3 +595,52 @@ fn terminal_ioctls_are_answered_enotty_without_a_log_line() {
         mnt.log_text()
     );
 }
+
+#[test]
+fn getfattr_shows_what_s3_knows_with_xattrs_and_nothing_without() {
+    let emu = Emulator::start();
+    let proxy = emu.get("proxy_endpoint");
+    let args = ["--xattrs", "--endpoint-url", &proxy];
+    let mnt = Mounted::start(&emu, "alice", &args).unwrap_or_else(|o| panic!("{o:?}"));
+    let file = mnt.path.join("alpha/hello.txt");
+    let out = Command::new("getfattr")
+        .arg("-d")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "user.s3.size=\"13\"",
+        "user.s3.storage_class=\"STANDARD\"",
+        "user.s3.content_type=",
+        "user.s3.last_modified=\"20",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let etag = text
+        .lines()
+        .find_map(|l| l.strip_prefix("user.s3.etag=\""))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        etag.trim_end_matches('"').len(),
+        32,
+        "an MD5 without quotes: {text}"
+    );
+    assert_eq!(
+        emu.proxy_count("S3.HeadObject"),
+        1,
+        "one HEAD, for the content type, though getfattr asks each value twice"
+    );
+    drop(mnt);
+
+    let plain = Mounted::start(&emu, "alice", &[]).unwrap_or_else(|o| panic!("{o:?}"));
+    let out = Command::new("getfattr")
+        .args(["-n", "user.s3.etag"])
+        .arg(plain.path.join("alpha/hello.txt"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Operation not supported"), "{err}");
+}

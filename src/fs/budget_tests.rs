@@ -1,7 +1,8 @@
 //! The request budget of issue 4, operation by operation, against the in-memory store.
 //!
-//! The store trait has no HEAD at all, so "no HEAD" holds by construction; these tests pin
-//! the LIST and GET counts of each operation a user runs.
+//! The filesystem sends HEAD for one thing only, `user.s3.content_type` with `--xattrs`
+//! (the last test here); these tests pin the LIST and GET counts of each operation a user
+//! runs.
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -260,4 +261,34 @@ async fn entries_the_kernel_had_no_room_for_leave_no_node_behind() {
         fs.forget(took[2].attr.ino, 1);
         assert_eq!(fs.inode_count(), baseline, "all given back");
     }
+}
+
+#[tokio::test]
+async fn xattrs_cost_nothing_but_one_head_per_version_for_the_content_type() {
+    let store = Arc::new(MemoryStore::new());
+    store.put("bk", "d/f", vec![7u8; 10]);
+    let fs = fs_over(&store, minute());
+    let f = walk(&fs, "bk/d/f").await;
+    let before = (lists(&store), store.counters.get(Op::Get));
+    let names = fs.xattr_names(f).unwrap();
+    assert!(names.contains(&"user.s3.etag") && names.contains(&"user.s3.storage_class"));
+    let size = fs.xattr(f, OsStr::new("user.s3.size")).await.unwrap();
+    assert_eq!(size, b"10");
+    let class = fs.xattr(f, OsStr::new("user.s3.storage_class")).await;
+    assert_eq!(class.unwrap(), b"STANDARD");
+    assert_eq!(
+        store.counters.get(Op::Head),
+        0,
+        "listing attributes cost no request"
+    );
+    for _ in 0..3 {
+        let ct = fs.xattr(f, OsStr::new("user.s3.content_type")).await;
+        assert_eq!(ct.unwrap(), b"application/octet-stream");
+    }
+    assert_eq!(store.counters.get(Op::Head), 1, "one HEAD, then remembered");
+    assert_eq!((lists(&store), store.counters.get(Op::Get)), before);
+    let missing = fs.xattr(f, OsStr::new("user.other")).await.unwrap_err();
+    assert_eq!(missing.errno(), libc::ENODATA);
+    let dir = walk(&fs, "bk/d").await;
+    assert!(fs.xattr_names(dir).unwrap().is_empty());
 }

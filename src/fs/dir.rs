@@ -431,6 +431,7 @@ fn meta_of(o: &ObjectInfo) -> FileMeta {
         size: o.size,
         mtime: o.last_modified,
         etag: o.etag.as_deref().map(Arc::from),
+        storage_class: o.storage_class.as_deref().map(Arc::from),
     }
 }
 
@@ -553,6 +554,7 @@ mod tests {
                     size: 1,
                     mtime: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
                     etag: Some(format!("\"{:032x}\"", 4).into()),
+                    storage_class: Some("STANDARD".into()),
                 })),
             ),
         ] {

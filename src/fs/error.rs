@@ -14,6 +14,9 @@ pub enum FsError {
     ReadOnly,
     #[error("unknown file handle")]
     BadHandle,
+    /// No extended attribute of that name (or, for a directory, none at all).
+    #[error("no such attribute")]
+    NoAttribute,
     #[error("the object changed since this file was looked up or opened; reopen it to read the new version")]
     Superseded,
     #[error("{context}: {source}")]
@@ -40,6 +43,7 @@ impl FsError {
             FsError::IsDir => "is a directory",
             FsError::ReadOnly => "read-only",
             FsError::BadHandle => "bad handle",
+            FsError::NoAttribute => "no attribute",
             FsError::Superseded => "superseded",
             FsError::Store { source, .. } => source.kind(),
         }
@@ -53,6 +57,7 @@ impl FsError {
             FsError::IsDir => libc::EISDIR,
             FsError::ReadOnly => libc::EROFS,
             FsError::BadHandle => libc::EBADF,
+            FsError::NoAttribute => libc::ENODATA,
             FsError::Superseded => libc::ESTALE,
             FsError::Store { source, .. } => match source {
                 StoreError::NoSuchKey | StoreError::NoSuchBucket => libc::ENOENT,

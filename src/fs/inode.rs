@@ -33,6 +33,8 @@ pub struct FileMeta {
     pub mtime: SystemTime,
     /// Shared between the listing and the inode that came from it.
     pub etag: Option<Arc<str>>,
+    /// As the listing says (`user.s3.storage_class`).
+    pub storage_class: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,6 +286,7 @@ mod tests {
             size,
             mtime: SystemTime::UNIX_EPOCH,
             etag: None,
+            storage_class: None,
         }
     }
 

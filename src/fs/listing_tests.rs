@@ -141,6 +141,7 @@ fn page(objects: &[&str], prefixes: &[&str], next: Option<&str>) -> ListPage {
                 size: 1,
                 last_modified: std::time::UNIX_EPOCH,
                 etag: None,
+                storage_class: None,
             })
             .collect(),
         prefixes: prefixes.iter().map(|p| (*p).into()).collect(),

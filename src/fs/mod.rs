@@ -27,6 +27,7 @@ mod quiet;
 pub mod read;
 mod stream;
 mod stretches;
+pub mod xattr;
 
 #[cfg(test)]
 mod tests;
@@ -146,6 +147,8 @@ pub struct Fs {
     /// listings and lookups, one for reads, so that one kind does not hide the other.
     quiet_requests: Quiet,
     quiet_reads: Quiet,
+    /// `user.s3.content_type` answers, per object version (`--xattrs`).
+    content_types: xattr::ContentTypes,
 }
 
 impl Fs {
@@ -175,7 +178,37 @@ impl Fs {
             mount_time: SystemTime::now(),
             quiet_requests: Quiet::default(),
             quiet_reads: Quiet::default(),
+            content_types: xattr::ContentTypes::default(),
         }
+    }
+
+    /// The extended attribute names of `ino` (none for a directory).
+    pub fn xattr_names(&self, ino: u64) -> Result<Vec<&'static str>, FsError> {
+        match self.node(ino)?.kind {
+            Kind::File { meta, .. } => Ok(xattr::names(&meta)),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The value of extended attribute `name` of `ino`: from the listing, or for the
+    /// content type one HEAD per object version.
+    pub async fn xattr(&self, ino: u64, name: &OsStr) -> Result<Vec<u8>, FsError> {
+        let Kind::File { bucket, key, meta } = self.node(ino)?.kind else {
+            return Err(FsError::NoAttribute);
+        };
+        let name = name.to_str().ok_or(FsError::NoAttribute)?;
+        if let Some(value) = xattr::from_listing(&meta, name) {
+            return value.map(String::into_bytes);
+        }
+        if name != xattr::CONTENT_TYPE {
+            return Err(FsError::NoAttribute);
+        }
+        let content_type = self
+            .content_types
+            .of(&*self.store, &bucket, &key, meta.etag.as_ref())
+            .await
+            .map_err(|e| self.failed(format!("HeadObject s3://{bucket}/{key}"), e))?;
+        Ok(content_type.as_bytes().to_vec())
     }
 
     pub fn metadata_ttl(&self) -> Duration {

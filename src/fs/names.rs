@@ -130,6 +130,7 @@ mod tests {
             size: 1,
             last_modified: std::time::SystemTime::UNIX_EPOCH,
             etag: None,
+            storage_class: None,
         }
     }
 
@@ -255,6 +256,7 @@ mod semantics_examples {
                         size: 0,
                         last_modified: std::time::SystemTime::UNIX_EPOCH,
                         etag: None,
+                        storage_class: None,
                     },
                 ),
                 "prefix" => prefix_child(&prefix, &entry),

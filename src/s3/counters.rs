@@ -10,6 +10,8 @@ pub enum Op {
     ListBuckets,
     List,
     Get,
+    /// `HeadObject`: only `--xattrs` sends it, for `user.s3.content_type`.
+    Head,
 }
 
 /// Lock-free counters, one per [`Op`], plus bytes read by GETs.
@@ -19,6 +21,7 @@ pub struct Counters {
     list: AtomicU64,
     get: AtomicU64,
     get_bytes: AtomicU64,
+    head: AtomicU64,
 }
 
 /// A point-in-time copy of [`Counters`].
@@ -28,6 +31,9 @@ pub struct Snapshot {
     pub list: u64,
     pub get: u64,
     pub get_bytes: u64,
+    /// Not in the snapshot's line: the stats line adds it at its end (keys are only added
+    /// at the end).
+    pub head: u64,
 }
 
 impl Counters {
@@ -49,6 +55,7 @@ impl Counters {
             list: self.get(Op::List),
             get: self.get(Op::Get),
             get_bytes: self.get_bytes.load(Ordering::Relaxed),
+            head: self.get(Op::Head),
         }
     }
 
@@ -57,6 +64,7 @@ impl Counters {
             Op::ListBuckets => &self.list_buckets,
             Op::List => &self.list,
             Op::Get => &self.get,
+            Op::Head => &self.head,
         }
     }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{ListPage, ObjectStore, Op, StoreError};
+use super::{ListPage, ObjectHead, ObjectStore, Op, StoreError};
 
 /// What an injected fault does to the request it hits.
 #[derive(Clone, Debug)]
@@ -41,7 +41,7 @@ struct Rule {
 pub struct FaultyStore<S> {
     inner: S,
     rules: Mutex<Vec<Rule>>,
-    seen: [AtomicU64; 3],
+    seen: [AtomicU64; 4],
 }
 
 impl<S: ObjectStore> FaultyStore<S> {
@@ -150,5 +150,15 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
             Some(Fault::CutBodyAt(n)) if (n as usize) < body.len() => body.slice(..n as usize),
             _ => body,
         })
+    }
+
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<ObjectHead, StoreError> {
+        self.before(Op::Head).await?;
+        self.inner.head(bucket, key, if_match).await
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
+use super::{Counters, ListPage, ObjectHead, ObjectInfo, ObjectStore, Op, StoreError};
 
 #[derive(Clone, Debug)]
 struct Object {
@@ -123,6 +123,7 @@ impl MemoryStore {
                     size: obj.data.len() as u64,
                     last_modified: obj.last_modified,
                     etag: obj.etag.clone(),
+                    storage_class: Some("STANDARD".into()),
                 });
             } else {
                 page.prefixes.push(entry.clone());
@@ -171,6 +172,25 @@ impl ObjectStore for MemoryStore {
         let end = range.end.min(len) as usize;
         self.counters.record_bytes((end - start) as u64);
         Ok(obj.data.slice(start..end))
+    }
+
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<ObjectHead, StoreError> {
+        self.counters.record(Op::Head);
+        let buckets = self.buckets.read();
+        let objects = buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let obj = objects.get(key).ok_or(StoreError::NoSuchKey)?;
+        if if_match.is_some_and(|etag| Some(etag) != obj.etag.as_deref()) {
+            return Err(StoreError::PreconditionFailed);
+        }
+        Ok(ObjectHead {
+            content_type: Some("application/octet-stream".into()),
+            etag: obj.etag.clone(),
+        })
     }
 }
 

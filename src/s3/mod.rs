@@ -2,7 +2,8 @@
 //!
 //! The filesystem needs four things from S3 and nothing else, so the trait is exactly that
 //! narrow: list the buckets, list one page of one "directory" (delimiter `/`), and read a byte
-//! range of an object pinned to an ETag. Keeping it narrow is what lets the same filesystem
+//! range of an object pinned to an ETag (plus, with `--xattrs` only, a HEAD for the content
+//! type). Keeping it narrow is what lets the same filesystem
 //! code run against the AWS SDK client ([`sdk::SdkStore`]), the in-memory reference fake
 //! ([`memory::MemoryStore`], which counts requests so tests can assert request budgets) and
 //! the fault-injecting wrapper ([`faulty::FaultyStore`]).
@@ -32,6 +33,15 @@ pub struct ObjectInfo {
     pub size: u64,
     pub last_modified: SystemTime,
     /// The ETag exactly as S3 sent it (quotes included), used verbatim for `If-Match`.
+    pub etag: Option<String>,
+    /// `STANDARD`, `GLACIER`, ... as the listing says (S3 sends it for every object).
+    pub storage_class: Option<String>,
+}
+
+/// What `HeadObject` says that a listing does not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub content_type: Option<String>,
     pub etag: Option<String>,
 }
 
@@ -142,6 +152,19 @@ pub trait ObjectStore: Send + Sync + 'static {
         range: Range<u64>,
         if_match: Option<&str>,
     ) -> Result<Bytes, StoreError>;
+
+    /// `HeadObject`, with `If-Match` when an ETag is given. Only `--xattrs` uses it (for
+    /// the content type, which no listing carries); a store without it says so.
+    async fn head(
+        &self,
+        _bucket: &str,
+        _key: &str,
+        _if_match: Option<&str>,
+    ) -> Result<ObjectHead, StoreError> {
+        Err(StoreError::Other(
+            "this store cannot send HeadObject".into(),
+        ))
+    }
 }
 
 /// A short description of a range for log lines.

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ListPage, ObjectStore, StoreError};
+use super::{ListPage, ObjectHead, ObjectStore, StoreError};
 
 /// How hard to try.
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +198,16 @@ impl<S: ObjectStore> ObjectStore for RetryingStore<S> {
             Ok(body)
         })
         .await
+    }
+
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<ObjectHead, StoreError> {
+        self.retry("HeadObject", || self.inner.head(bucket, key, if_match))
+            .await
     }
 }
 

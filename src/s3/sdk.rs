@@ -16,7 +16,7 @@ use crate::sdk_error::{summary, HasStatus};
 
 use super::answer::check_range_answer;
 use super::buffers::BufferPool;
-use super::{Counters, ListPage, ObjectInfo, ObjectStore, Op, StoreError};
+use super::{Counters, ListPage, ObjectHead, ObjectInfo, ObjectStore, Op, StoreError};
 
 /// [`ObjectStore`] over `aws_sdk_s3::Client`.
 #[derive(Debug, Clone)]
@@ -172,6 +172,7 @@ impl ObjectStore for SdkStore {
                     size: o.size().unwrap_or(0).max(0) as u64,
                     last_modified: to_system_time(o.last_modified()),
                     etag: o.e_tag().map(str::to_owned),
+                    storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
                 })
             })
             .collect();
@@ -230,5 +231,27 @@ impl ObjectStore for SdkStore {
         let body = self.read_body(out.body, expected).await?;
         self.counters.record_bytes(body.len() as u64);
         Ok(body)
+    }
+
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<ObjectHead, StoreError> {
+        self.counters.record(Op::Head);
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_if_match(if_match.map(str::to_owned))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(ObjectHead {
+            content_type: out.content_type().map(str::to_owned),
+            etag: out.e_tag().map(str::to_owned),
+        })
     }
 }
