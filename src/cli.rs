@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::settings::values::{
+    parse_mode, parse_parallel, parse_seconds, parse_size, parse_size_or_zero, parse_ttl,
+};
 
 /// Log in through Amazon Cognito and mount Amazon S3 read-only.
 ///
@@ -30,7 +34,7 @@ pub enum Command {
 /// Give all four of --user-pool-id, --client-id, --identity-pool-id and --username to log in
 /// through Cognito. With none of them, `mount` takes credentials from the AWS SDK's standard
 /// chain (environment, profile, SSO, instance role) instead.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct CognitoArgs {
     /// AWS region of the user pool and identity pool [default: AWS_REGION, else the region
     /// prefix of the user pool id].
@@ -75,14 +79,8 @@ pub struct CognitoArgs {
     /// How to sign in. `auto` uses USER_SRP_AUTH (the password never leaves the machine),
     /// then USER_AUTH, then USER_PASSWORD_AUTH, moving on only when Cognito answers that a
     /// flow is not enabled for the app client (one info line each).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "FLOW",
-        default_value = "auto",
-        help_heading = "Cognito"
-    )]
-    pub auth_flow: AuthFlowArg,
+    #[arg(long, value_enum, value_name = "FLOW", help_heading = "Cognito")]
+    pub auth_flow: Option<AuthFlowArg>,
 
     /// Get MFA codes (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP, and SMS_OTP) from this
     /// command, run with `sh -c`: the first line it prints is the code (e.g. `oathtool
@@ -144,7 +142,7 @@ pub enum MfaTypeArg {
 }
 
 /// Where S3 (and Cognito) answer.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct EndpointArgs {
     /// Send every AWS request to this endpoint (an S3-compatible server, or a local
     /// emulator) [default: the SDK's AWS_ENDPOINT_URL and per-service variables such as
@@ -164,11 +162,32 @@ pub struct MountArgs {
     pub mountpoint: PathBuf,
 
     #[command(flatten)]
+    pub options: MountOptions,
+}
+
+/// Every option of `mount`, each one a layer of the settings (see [`crate::settings`]): a
+/// value left out here is taken from the profile, the environment or the default.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MountOptions {
+    #[command(flatten)]
     pub cognito: CognitoArgs,
 
     #[command(flatten)]
     pub endpoint: EndpointArgs,
 
+    #[command(flatten)]
+    pub filesystem: FilesystemArgs,
+
+    #[command(flatten)]
+    pub reading: ReadingArgs,
+
+    #[command(flatten)]
+    pub process: ProcessArgs,
+}
+
+/// What the mount shows, and to whom.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilesystemArgs {
     /// Show only this bucket at the root (repeat for more). Also the way to mount when
     /// ListBuckets is not allowed.
     #[arg(long = "bucket", value_name = "B", help_heading = "Filesystem")]
@@ -177,63 +196,24 @@ pub struct MountArgs {
     /// How long directory listings and attributes are trusted before S3 is asked again, in
     /// seconds, or `indefinite`. The kernel caches entries and attributes for as long. An
     /// object changed in S3 shows its new size and content to readers who open it after that.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_ttl, help_heading = "Filesystem")]
-    pub metadata_ttl: Duration,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, help_heading = "Filesystem")]
+    pub metadata_ttl: Option<Duration>,
 
     /// How long one S3 request may take, retries included, before the read or listing
     /// fails with EIO.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Filesystem")]
-    pub request_timeout: Duration,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, help_heading = "Filesystem")]
+    pub request_timeout: Option<Duration>,
 
     /// How long a name found missing is trusted to stay missing, in seconds, or `indefinite`.
     /// Short, so that a file created in S3 shows up soon.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_ttl, help_heading = "Filesystem")]
-    pub negative_ttl: Duration,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, help_heading = "Filesystem")]
+    pub negative_ttl: Option<Duration>,
 
     /// The most directory entries kept in the listing cache, over all directories; the
     /// least recently used listings are dropped past it (a cached entry takes about 150
     /// bytes).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value = "1000000",
-        help_heading = "Filesystem"
-    )]
-    pub max_cached_entries: usize,
-
-    /// The memory the daemon stays under (sizes take K, M or G). File data, fetched and in
-    /// flight, gets all of it but a reserve of 64 MiB for the daemon itself; past that the
-    /// least recently used data is dropped, and when all of it is still arriving, reads wait.
-    /// The listing cache is bounded on its own by --max-cached-entries.
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size, help_heading = "Reading")]
-    pub max_memory: u64,
-
-    /// The kernel's read-ahead for this mount (set when running as root; 0 keeps the
-    /// kernel's 128 KiB). Larger read-ahead means fewer, larger read requests.
-    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
-    pub kernel_readahead: u64,
-
-    /// Keep the rest of a random read's block in the daemon's own cache (within
-    /// --max-memory) instead of handing it to the kernel's page cache as it arrives.
-    #[arg(long, help_heading = "Reading")]
-    pub no_page_cache_push: bool,
-
-    /// The largest single GET of a sequential reader.
-    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size, help_heading = "Reading")]
-    pub part_size: u64,
-
-    /// How many parts a sequential reader fetches at once, ahead of where it reads. Several
-    /// sequential readers share that many, each keeping at least two.
-    #[arg(long, value_name = "N", default_value = "6", value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Reading")]
-    pub read_parallel: u64,
-
-    /// What a random read fetches beyond the bytes it asks for.
-    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size_or_zero, help_heading = "Reading")]
-    pub random_readahead: u64,
-
-    /// Objects smaller than this are fetched whole at their first read.
-    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size_or_zero, help_heading = "Reading")]
-    pub whole_object_below: u64,
+    #[arg(long, value_name = "N", help_heading = "Filesystem")]
+    pub max_cached_entries: Option<usize>,
 
     /// Let users other than the one who mounted see the files: every local user can then
     /// read every object unless --file-mode/--dir-mode narrow it (needs user_allow_other in
@@ -250,13 +230,55 @@ pub struct MountArgs {
     pub gid: Option<u32>,
 
     /// Permission bits of files, in octal.
-    #[arg(long, value_name = "M", default_value = "0444", value_parser = parse_mode, help_heading = "Filesystem")]
-    pub file_mode: u16,
+    #[arg(long, value_name = "M", value_parser = parse_mode, help_heading = "Filesystem")]
+    pub file_mode: Option<u16>,
 
     /// Permission bits of directories, in octal.
-    #[arg(long, value_name = "M", default_value = "0555", value_parser = parse_mode, help_heading = "Filesystem")]
-    pub dir_mode: u16,
+    #[arg(long, value_name = "M", value_parser = parse_mode, help_heading = "Filesystem")]
+    pub dir_mode: Option<u16>,
+}
 
+/// How reads become GETs, and how much memory they may use.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReadingArgs {
+    /// The memory the daemon stays under (sizes take K, M or G). File data, fetched and in
+    /// flight, gets all of it but a reserve of 64 MiB for the daemon itself; past that the
+    /// least recently used data is dropped, and when all of it is still arriving, reads wait.
+    /// The listing cache is bounded on its own by --max-cached-entries.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Reading")]
+    pub max_memory: Option<u64>,
+
+    /// The kernel's read-ahead for this mount (set when running as root; 0 keeps the
+    /// kernel's 128 KiB). Larger read-ahead means fewer, larger read requests.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub kernel_readahead: Option<u64>,
+
+    /// Keep the rest of a random read's block in the daemon's own cache (within
+    /// --max-memory) instead of handing it to the kernel's page cache as it arrives.
+    #[arg(long, help_heading = "Reading")]
+    pub no_page_cache_push: bool,
+
+    /// The largest single GET of a sequential reader.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Reading")]
+    pub part_size: Option<u64>,
+
+    /// How many parts a sequential reader fetches at once, ahead of where it reads (1 to
+    /// 64). Several sequential readers share that many, each keeping at least two.
+    #[arg(long, value_name = "N", value_parser = parse_parallel, help_heading = "Reading")]
+    pub read_parallel: Option<u64>,
+
+    /// What a random read fetches beyond the bytes it asks for.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub random_readahead: Option<u64>,
+
+    /// Objects smaller than this are fetched whole at their first read.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_or_zero, help_heading = "Reading")]
+    pub whole_object_below: Option<u64>,
+}
+
+/// How the daemon runs and where it reports.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProcessArgs {
     /// Stay attached to the terminal and log to standard error instead of running as a
     /// daemon.
     #[arg(long, short = 'f', help_heading = "Process")]
@@ -291,88 +313,64 @@ pub struct LoginArgs {
     pub debug: bool,
 }
 
-fn parse_ttl(s: &str) -> Result<Duration, String> {
-    if s.eq_ignore_ascii_case("indefinite") {
-        // About a century: "forever" for a mount, and still valid for the kernel's TTLs.
-        return Ok(Duration::from_secs(100 * 365 * 24 * 3600));
+/// Builds the command line with every default shown in `--help`, from the one table of
+/// them ([`crate::settings::defaults`]): the arguments themselves have no clap defaults, so
+/// that a value not given can come from a profile.
+pub fn command() -> clap::Command {
+    let shown = crate::settings::defaults::shown();
+    let mut cmd = Cli::command();
+    for sub in ["mount", "login"] {
+        cmd = cmd.mut_subcommand(sub, |mut sub| {
+            for (id, value) in &shown {
+                if sub.get_arguments().any(|a| a.get_id() == id) {
+                    sub = sub.mut_arg(*id, |a| with_default_shown(a, value));
+                }
+            }
+            sub
+        });
     }
-    s.parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("'{s}' is neither a number of seconds nor 'indefinite'"))
+    cmd
 }
 
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
-}
-
-/// A byte count such as `4096`, `64K`, `8M` or `1G` (powers of 1024).
-fn parse_size_or_zero(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, ""),
+fn with_default_shown(arg: clap::Arg, value: &str) -> clap::Arg {
+    let suffix = format!(" [default: {value}]");
+    let help = arg.get_help().map(|h| format!("{h}{suffix}"));
+    let long = arg.get_long_help().map(|h| format!("{h}{suffix}"));
+    let arg = match help {
+        Some(h) => arg.help(h),
+        None => arg,
     };
-    let shift = match unit
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => return Err(format!("'{s}' is not a size such as 4096, 64K, 8M or 1G")),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| format!("'{s}' is not a size such as 4096, 64K, 8M or 1G"))
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    match parse_size_or_zero(s)? {
-        0 => Err(format!("'{s}' must be more than zero")),
-        n => Ok(n),
+    match long {
+        Some(h) => arg.long_help(h),
+        None => arg,
     }
 }
 
-fn parse_mode(s: &str) -> Result<u16, String> {
-    u16::from_str_radix(s.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("'{s}' is not an octal mode such as 0444"))
+/// Parses the process's arguments (exits with clap's message on a usage error).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
-    fn modes_and_ttls_parse() {
-        assert_eq!(parse_mode("0444"), Ok(0o444));
-        assert_eq!(parse_mode("755"), Ok(0o755));
-        assert!(parse_mode("999").is_err());
-        assert_eq!(parse_ttl("5"), Ok(Duration::from_secs(5)));
-        assert!(parse_ttl("indefinite").unwrap() > Duration::from_secs(1 << 30));
-        assert!(parse_ttl("soon").is_err());
-        assert_eq!(parse_size("8M"), Ok(8 << 20));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0").is_err());
-        assert_eq!(parse_size_or_zero("0"), Ok(0));
-        assert!(parse_size("8X").is_err());
-        assert!(parse_size("M").is_err());
+    fn help_shows_the_defaults_of_the_one_table() {
+        let mut cmd = command();
+        let help = cmd
+            .find_subcommand_mut("mount")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("[default: 512M]"), "{help}");
+        assert!(help.contains("[default: 0444]"), "{help}");
+        assert!(help.contains("[default: auto]"), "{help}");
     }
 }

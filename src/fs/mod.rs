@@ -82,16 +82,27 @@ pub struct FsConfig {
     pub max_cache_memory: u64,
 }
 
-impl FsConfig {
-    /// The defaults of the command line, with the given metadata TTL.
-    pub fn with_ttl(metadata_ttl: Duration) -> Self {
+impl Default for FsConfig {
+    /// What a mount gets with no option given (see [`crate::settings::defaults`]).
+    fn default() -> Self {
+        use crate::settings::defaults as d;
         FsConfig {
             buckets: None,
-            metadata_ttl,
-            negative_ttl: Duration::from_secs(5),
-            max_cached_entries: 1_000_000,
+            metadata_ttl: d::METADATA_TTL,
+            negative_ttl: d::NEGATIVE_TTL,
+            max_cached_entries: d::MAX_CACHED_ENTRIES,
             read: ReadConfig::default(),
-            max_cache_memory: 512 << 20,
+            max_cache_memory: d::cache_memory(d::MAX_MEMORY),
+        }
+    }
+}
+
+impl FsConfig {
+    /// The defaults, with the given metadata TTL.
+    pub fn with_ttl(metadata_ttl: Duration) -> Self {
+        FsConfig {
+            metadata_ttl,
+            ..FsConfig::default()
         }
     }
 }

@@ -1,0 +1,137 @@
+//! How option values are written, one way for the command line and the profile file alike:
+//! durations in seconds (or `indefinite`), sizes with K, M or G, modes in octal.
+
+use std::time::Duration;
+
+/// What `indefinite` means: about a century, "forever" for a mount and still valid for the
+/// kernel's TTLs.
+pub const INDEFINITE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A TTL: seconds, or `indefinite`.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    if s.eq_ignore_ascii_case("indefinite") {
+        return Ok(INDEFINITE);
+    }
+    s.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("'{s}' is neither a number of seconds nor 'indefinite'"))
+}
+
+/// A positive number of seconds.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
+}
+
+/// A byte count such as `4096`, `64K`, `8M` or `1G` (powers of 1024).
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("'{s}' is not a size such as 4096, 64K, 8M or 1G")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("'{s}' is not a size such as 4096, 64K, 8M or 1G"))
+}
+
+/// A byte count more than zero.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    match parse_size_or_zero(s)? {
+        0 => Err(format!("'{s}' must be more than zero")),
+        n => Ok(n),
+    }
+}
+
+/// Permission bits in octal, such as `0444`.
+pub fn parse_mode(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{s}' is not an octal mode such as 0444"))
+}
+
+/// `--read-parallel`: 1 to 64.
+pub fn parse_parallel(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| (1..=64).contains(n))
+        .ok_or_else(|| format!("'{s}' is not a number from 1 to 64"))
+}
+
+/// A duration as [`parse_ttl`] reads it back.
+pub fn show_seconds(d: Duration) -> String {
+    if d >= INDEFINITE {
+        "indefinite".into()
+    } else {
+        d.as_secs().to_string()
+    }
+}
+
+/// A size in the largest unit that divides it, as [`parse_size_or_zero`] reads it back.
+pub fn show_size(n: u64) -> String {
+    [(30, "G"), (20, "M"), (10, "K")]
+        .iter()
+        .find(|(shift, _)| n != 0 && n % (1 << shift) == 0)
+        .map(|(shift, unit)| format!("{}{unit}", n >> shift))
+        .unwrap_or_else(|| n.to_string())
+}
+
+/// A mode as [`parse_mode`] reads it back.
+pub fn show_mode(m: u16) -> String {
+    format!("{m:04o}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse() {
+        assert_eq!(parse_mode("0444"), Ok(0o444));
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert!(parse_mode("999").is_err());
+        assert_eq!(parse_ttl("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_ttl("indefinite").unwrap() > Duration::from_secs(1 << 30));
+        assert!(parse_ttl("soon").is_err());
+        assert_eq!(parse_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_size_or_zero("0"), Ok(0));
+        assert!(parse_size("8X").is_err());
+        assert!(parse_size("M").is_err());
+        assert_eq!(parse_parallel("64"), Ok(64));
+        assert!(parse_parallel("0").is_err());
+        assert!(parse_parallel("65").is_err());
+    }
+
+    #[test]
+    fn shown_values_parse_back() {
+        for n in [0, 4096, 1000, 64 << 10, 8 << 20, 3 << 30, (1 << 20) + 1] {
+            assert_eq!(parse_size_or_zero(&show_size(n)), Ok(n), "{n}");
+        }
+        assert_eq!(show_size(512 << 20), "512M");
+        for d in [Duration::ZERO, Duration::from_secs(60), INDEFINITE] {
+            assert_eq!(parse_ttl(&show_seconds(d)), Ok(d));
+        }
+        assert_eq!(parse_mode(&show_mode(0o555)), Ok(0o555));
+    }
+}
