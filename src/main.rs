@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use cognito_s3fs::cli::Command;
-use cognito_s3fs::start::{login_command, mount_command};
+use cognito_s3fs::start::{login_command, mount_command, profile_command};
 
 fn main() -> ExitCode {
     // First of all, before any secret is read: no core dumps, and the password variable out
@@ -16,5 +16,6 @@ fn main() -> ExitCode {
     match cognito_s3fs::cli::parse().command {
         Command::Mount(args) => mount_command(*args, env_password),
         Command::Login(args) => login_command(*args, env_password),
+        Command::Profile(command) => profile_command(command),
     }
 }

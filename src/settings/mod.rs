@@ -17,6 +17,7 @@
 
 pub mod defaults;
 mod layers;
+pub mod profile;
 pub mod values;
 
 #[cfg(test)]

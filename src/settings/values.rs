@@ -135,3 +135,103 @@ mod tests {
         assert_eq!(parse_mode(&show_mode(0o555)), Ok(0o555));
     }
 }
+
+/// The profile file's side of these values (serde `with` modules): written as the command
+/// line writes them, read from a string or a plain integer alike (`metadata-ttl = 60` and
+/// `metadata-ttl = "60"`; `file-mode = "0440"`).
+pub mod serde_as {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    /// A value written as text or as an integer, handed to the command line's parser.
+    struct Text<T>(fn(&str) -> Result<T, String>, PhantomData<T>);
+
+    impl<T> Visitor<'_> for Text<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or an integer")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.0)(v).map(Some).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+
+    fn read<'de, D: Deserializer<'de>, T>(
+        d: D,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(Text(parse, PhantomData))
+    }
+
+    fn write<S: Serializer, T>(
+        v: &Option<T>,
+        s: S,
+        show: impl Fn(&T) -> String,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&show(v)),
+            None => s.serialize_none(),
+        }
+    }
+
+    macro_rules! as_text {
+        ($name:ident, $t:ty, $parse:path, $show:expr) => {
+            pub mod $name {
+                use super::*;
+                pub fn deserialize<'de, D: Deserializer<'de>>(
+                    d: D,
+                ) -> Result<Option<$t>, D::Error> {
+                    read(d, $parse)
+                }
+                pub fn serialize<S: Serializer>(v: &Option<$t>, s: S) -> Result<S::Ok, S::Error> {
+                    write(v, s, $show)
+                }
+            }
+        };
+    }
+
+    use std::time::Duration;
+    as_text!(
+        ttl,
+        Duration,
+        crate::settings::values::parse_ttl,
+        |d: &Duration| crate::settings::values::show_seconds(*d)
+    );
+    as_text!(
+        seconds,
+        Duration,
+        crate::settings::values::parse_seconds,
+        |d: &Duration| crate::settings::values::show_seconds(*d)
+    );
+    as_text!(size, u64, crate::settings::values::parse_size, |n: &u64| {
+        crate::settings::values::show_size(*n)
+    });
+    as_text!(
+        size_or_zero,
+        u64,
+        crate::settings::values::parse_size_or_zero,
+        |n: &u64| crate::settings::values::show_size(*n)
+    );
+    as_text!(mode, u16, crate::settings::values::parse_mode, |m: &u16| {
+        crate::settings::values::show_mode(*m)
+    });
+    as_text!(
+        parallel,
+        u64,
+        crate::settings::values::parse_parallel,
+        |n: &u64| n.to_string()
+    );
+}

@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod filesystem;
 pub mod mountpoint;
+mod profiles;
 pub mod secrets;
 pub mod session;
 pub mod signals;
@@ -16,49 +17,51 @@ pub mod signals;
 use std::process::ExitCode;
 
 use crate::auth::provider::expiry_text;
-use crate::cli::{LoginArgs, MountArgs, MountOptions};
+use crate::cli::{LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::harden::EnvPassword;
+use crate::settings::profile;
 use crate::settings::{self, Environment, MountSettings, ProcessSettings};
+
+pub use profiles::profile_command;
 
 /// `cognito-s3fs login`.
 pub fn login_command(args: LoginArgs, env_password: EnvPassword) -> ExitCode {
     crate::logging::init_stderr(args.debug);
     let env = Environment::of_process(env_password.0.is_some());
-    let result = settings::login(
-        &args.cognito,
-        &args.endpoint,
-        &MountOptions::default(),
-        &env,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|s| {
-        let mut login = secrets::read(s.cognito, env_password)?;
-        let signed_in = clients::sign_in_once(&mut login, &s.endpoints)?;
-        println!("identity id: {}", signed_in.identity_id);
-        println!(
-            "credentials expire: {}",
-            expiry_text(signed_in.credentials.expiry())
-        );
-        Ok(())
-    });
+    let result = profile::chosen(&args.profile)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            settings::login(&args.cognito, &args.endpoint, &p.options, &env)
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|s| {
+            let mut login = secrets::read(s.cognito, env_password)?;
+            let signed_in = clients::sign_in_once(&mut login, &s.endpoints)?;
+            println!("identity id: {}", signed_in.identity_id);
+            println!(
+                "credentials expire: {}",
+                expiry_text(signed_in.credentials.expiry())
+            );
+            Ok(())
+        });
     finish(result)
 }
 
-/// `cognito-s3fs mount`.
+/// `cognito-s3fs mount`: the profile, then the settings, then the mount.
 pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
     session::return_freed_memory_promptly();
     let env = Environment::of_process(env_password.0.is_some());
-    let settings = match settings::mount(
-        args.mountpoint,
-        &args.options,
-        &MountOptions::default(),
-        &env,
-    ) {
-        Ok(s) => s,
-        Err(e) => return finish(Err(e.to_string())),
-    };
-    mount_with(&settings, env_password)
+    let settings = profile::chosen(&args.profile)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            settings::mount(args.mountpoint, &args.options, &p.options, &env)
+                .map_err(|e| e.to_string())
+        });
+    match settings {
+        Ok(settings) => mount_with(&settings, env_password),
+        Err(message) => finish(Err(message)),
+    }
 }
 
 /// Checks the mountpoint, signs in, daemonizes, and serves until unmounted.
