@@ -26,6 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in and mount S3 read-only at MOUNTPOINT.
+    #[command(override_usage = "cognito-s3fs mount [OPTIONS] [SOURCE] <MOUNTPOINT>")]
     Mount(Box<MountArgs>),
     /// Run the login chain once and print the identity id and when the credentials expire.
     Login(Box<LoginArgs>),
@@ -52,6 +53,10 @@ pub enum ProfileCommand {
 pub struct ProfileAddArgs {
     /// The profile's name: letters, digits, `-` and `_`.
     pub name: String,
+
+    /// What the profile mounts: s3://BUCKET/ or s3://BUCKET/PREFIX/ (see `mount --help`).
+    #[arg(long, value_name = "URL", help_heading = "Profile")]
+    pub source: Option<String>,
 
     #[command(flatten)]
     pub file: ConfigFileArgs,
@@ -234,14 +239,37 @@ pub struct EndpointArgs {
 
 #[derive(Debug, Args)]
 pub struct MountArgs {
+    /// What to mount: s3://BUCKET/ (that bucket is the root) or s3://BUCKET/PREFIX/ (that
+    /// prefix is the root, and no request leaves it). An access point or Object Lambda
+    /// access point ARN can stand for BUCKET (s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/);
+    /// it is passed to the SDK unchanged, which sends the requests to the access point.
+    /// Without SOURCE (the only argument is then MOUNTPOINT), every bucket, or those of
+    /// --bucket, is a directory of the root.
+    #[arg(value_name = "SOURCE")]
+    pub first: PathBuf,
+
     /// Directory to mount on.
-    pub mountpoint: PathBuf,
+    #[arg(value_name = "MOUNTPOINT")]
+    pub second: Option<PathBuf>,
 
     #[command(flatten)]
     pub profile: ProfileArgs,
 
     #[command(flatten)]
     pub options: MountOptions,
+}
+
+impl MountArgs {
+    /// SOURCE, if given, and MOUNTPOINT.
+    pub fn source_and_mountpoint(&self) -> (Option<String>, PathBuf) {
+        match &self.second {
+            Some(mountpoint) => (
+                Some(self.first.to_string_lossy().into_owned()),
+                mountpoint.clone(),
+            ),
+            None => (None, self.first.clone()),
+        }
+    }
 }
 
 /// Every option of `mount`, each one a layer of the settings (see [`crate::settings`]): a

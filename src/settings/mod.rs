@@ -18,6 +18,7 @@
 pub mod defaults;
 mod layers;
 pub mod profile;
+pub mod source;
 pub mod values;
 
 #[cfg(test)]
@@ -31,7 +32,7 @@ use crate::auth::Secret;
 use crate::cli::{
     AuthFlowArg, CognitoArgs, EndpointArgs, FirstFactorArg, MfaTypeArg, MountOptions, ReadingArgs,
 };
-use crate::fs::{FsConfig, ReadConfig};
+use crate::fs::{FsConfig, ReadConfig, Root};
 use crate::fuse::Presentation;
 
 /// A refusal of what was asked, with the one line the user sees.
@@ -49,6 +50,14 @@ pub enum SettingsError {
         "--max-memory must be at least {least_mib} MiB: a reserve of {reserve_mib} MiB plus two parts of --part-size"
     )]
     MemoryTooSmall { least_mib: u64, reserve_mib: u64 },
+    #[error("no MOUNTPOINT: give the directory to mount {0} on after it")]
+    NoMountpoint(String),
+    #[error("SOURCE must be s3://BUCKET/ or s3://BUCKET/PREFIX/, not '{0}'")]
+    NotS3Url(String),
+    #[error("give what to mount either as s3://BUCKET/[PREFIX/] or with --bucket, not both")]
+    SourceAndBuckets,
+    #[error("--bucket {0}: an access point ARN cannot be a directory name; mount it as s3://{0}/")]
+    BucketArn(String),
 }
 
 /// The environment variables the settings read, captured once at start.
@@ -164,16 +173,45 @@ pub struct LoginSettings {
     pub endpoints: Endpoints,
 }
 
+/// The command line's and the profile's options, each with what it says to mount.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    pub source: Option<&'a str>,
+    pub options: &'a MountOptions,
+}
+
+impl<'a> Layer<'a> {
+    /// Options that say nothing of what to mount.
+    pub fn of(options: &'a MountOptions) -> Self {
+        Layer {
+            source: None,
+            options,
+        }
+    }
+}
+
 /// The settings of `mount`: `flags` over `profile` over `env` over the defaults.
 pub fn mount(
     mountpoint: PathBuf,
-    flags: &MountOptions,
-    profile: &MountOptions,
+    flags: Layer,
+    profile: Layer,
     env: &Environment,
 ) -> Result<MountSettings, SettingsError> {
-    let o = flags.clone().over(profile.clone());
+    if let Some(url) = mountpoint.to_str().filter(|m| m.starts_with("s3://")) {
+        return Err(SettingsError::NoMountpoint(url.to_owned()));
+    }
+    let root = source::root_of(flags.source, &flags.options.filesystem.buckets)?
+        .or(source::root_of(
+            profile.source,
+            &profile.options.filesystem.buckets,
+        )?)
+        .unwrap_or_default();
+    let o = flags.options.clone().over(profile.options.clone());
     let cognito = cognito(&o.cognito, env)?;
-    let fs = filesystem(&o)?;
+    let fs = FsConfig {
+        root,
+        ..filesystem(&o)?
+    };
     let region = cognito
         .as_ref()
         .map(|c| c.region.clone())
@@ -336,7 +374,7 @@ fn filesystem(o: &MountOptions) -> Result<FsConfig, SettingsError> {
     let read = read_config(&o.reading);
     check_memory(max_memory, read.part_size)?;
     Ok(FsConfig {
-        buckets: (!f.buckets.is_empty()).then(|| f.buckets.clone()),
+        root: Root::default(),
         metadata_ttl: f.metadata_ttl.unwrap_or(defaults::METADATA_TTL),
         negative_ttl: f.negative_ttl.unwrap_or(defaults::NEGATIVE_TTL),
         max_cached_entries: f.max_cached_entries.unwrap_or(defaults::MAX_CACHED_ENTRIES),

@@ -2,9 +2,9 @@
 //!
 //! ```toml
 //! [profiles.team]
+//! source = "s3://team-data/reports/"
 //! region = "eu-west-1"
 //! user-pool-id = "eu-west-1_AbC"
-//! bucket = ["team-data"]
 //! ```
 //!
 //! The keys are the long flags of `mount` without their dashes, and take values written as
@@ -38,7 +38,11 @@ use crate::cli::{
 /// level of `flatten`, not through two.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 struct Entry {
+    /// `s3://BUCKET/[PREFIX/]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
     #[serde(flatten)]
     cognito: CognitoArgs,
     #[serde(flatten)]
@@ -54,12 +58,15 @@ struct Entry {
 /// One profile: every option of `mount`.
 #[derive(Clone, Debug, Default)]
 pub struct Profile {
+    /// What to mount, when the command line does not say.
+    pub source: Option<String>,
     pub options: MountOptions,
 }
 
 impl From<Entry> for Profile {
     fn from(e: Entry) -> Self {
         Profile {
+            source: e.source,
             options: MountOptions {
                 cognito: e.cognito,
                 endpoint: e.endpoint,
@@ -75,6 +82,7 @@ impl From<&Profile> for Entry {
     fn from(p: &Profile) -> Self {
         let o = p.options.clone();
         Entry {
+            source: p.source.clone(),
             cognito: o.cognito,
             endpoint: o.endpoint,
             filesystem: o.filesystem,

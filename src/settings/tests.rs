@@ -24,18 +24,75 @@ fn cognito_ids(o: &mut MountOptions) {
 }
 
 fn mount_of(flags: &MountOptions, profile: &MountOptions, env: &Environment) -> MountSettings {
-    mount(PathBuf::from("/mnt"), flags, profile, env).unwrap()
+    mount(
+        PathBuf::from("/mnt"),
+        Layer::of(flags),
+        Layer::of(profile),
+        env,
+    )
+    .unwrap()
 }
 
 fn refusal(flags: &MountOptions) -> String {
+    let none = MountOptions::default();
     mount(
         PathBuf::from("/mnt"),
-        flags,
-        &MountOptions::default(),
+        Layer::of(flags),
+        Layer::of(&none),
         &env(),
     )
     .unwrap_err()
     .to_string()
+}
+
+fn root_of(flags: Layer, profile: Layer) -> Result<Root, String> {
+    mount(PathBuf::from("/mnt"), flags, profile, &env())
+        .map(|s| s.fs.root)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn what_to_mount_is_the_command_lines_else_the_profiles_else_every_bucket() {
+    let none = MountOptions::default();
+    let mut buckets = MountOptions::default();
+    buckets.filesystem.buckets = vec!["b1".into()];
+    let url = |source| Layer {
+        source: Some(source),
+        options: &none,
+    };
+    let prefix = |b: &str, p: &str| Root::Prefix {
+        bucket: b.into(),
+        prefix: p.into(),
+    };
+    assert_eq!(
+        root_of(Layer::of(&none), Layer::of(&none)),
+        Ok(Root::AllBuckets)
+    );
+    assert_eq!(
+        root_of(Layer::of(&none), url("s3://p/x/")),
+        Ok(prefix("p", "x/"))
+    );
+    assert_eq!(
+        root_of(url("s3://f/"), url("s3://p/x/")),
+        Ok(prefix("f", ""))
+    );
+    assert_eq!(
+        root_of(url("s3://f/"), Layer::of(&buckets)),
+        Ok(prefix("f", "")),
+        "the command line's source over the profile's buckets"
+    );
+    assert_eq!(
+        root_of(Layer::of(&buckets), url("s3://p/")),
+        Ok(Root::Buckets(vec!["b1".into()]))
+    );
+    let both = Layer {
+        source: Some("s3://f/"),
+        options: &buckets,
+    };
+    assert_eq!(
+        root_of(both, Layer::of(&none)),
+        Err("give what to mount either as s3://BUCKET/[PREFIX/] or with --bucket, not both".into())
+    );
 }
 
 #[test]
@@ -87,7 +144,7 @@ fn a_flag_beats_the_profile_which_beats_the_default() {
         "profile over default"
     );
     assert_eq!(s.fs.read.part_size, 16 << 20);
-    assert_eq!(s.fs.buckets, Some(vec!["from-flag".to_owned()]));
+    assert_eq!(s.fs.root, Root::Buckets(vec!["from-flag".to_owned()]));
     assert_eq!(s.fs.read.parallel, defaults::READ_PARALLEL, "default");
 }
 
@@ -253,14 +310,25 @@ fn every_refusal_says_what_to_do() {
         "--max-memory must be at least 80 MiB: a reserve of 64 MiB plus two parts of --part-size"
     );
 
-    let none = login(
+    let alone = mount(
+        PathBuf::from("s3://data/"),
+        Layer::of(&MountOptions::default()),
+        Layer::of(&MountOptions::default()),
+        &env(),
+    );
+    assert_eq!(
+        alone.unwrap_err().to_string(),
+        "no MOUNTPOINT: give the directory to mount s3://data/ on after it"
+    );
+
+    let nothing = login(
         &Default::default(),
         &Default::default(),
         &MountOptions::default(),
         &env(),
     );
     assert_eq!(
-        none.unwrap_err().to_string(),
+        nothing.unwrap_err().to_string(),
         "login needs --user-pool-id, --client-id, --identity-pool-id and --username"
     );
 }

@@ -21,7 +21,7 @@ use crate::cli::{LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::harden::EnvPassword;
 use crate::settings::profile;
-use crate::settings::{self, Environment, MountSettings, ProcessSettings};
+use crate::settings::{self, Environment, Layer, MountSettings, ProcessSettings};
 
 pub use profiles::profile_command;
 
@@ -52,11 +52,19 @@ pub fn login_command(args: LoginArgs, env_password: EnvPassword) -> ExitCode {
 pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
     session::return_freed_memory_promptly();
     let env = Environment::of_process(env_password.0.is_some());
+    let (source, mountpoint) = args.source_and_mountpoint();
     let settings = profile::chosen(&args.profile)
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            settings::mount(args.mountpoint, &args.options, &p.options, &env)
-                .map_err(|e| e.to_string())
+            let flags = Layer {
+                source: source.as_deref(),
+                options: &args.options,
+            };
+            let profile = Layer {
+                source: p.source.as_deref(),
+                options: &p.options,
+            };
+            settings::mount(mountpoint, flags, profile, &env).map_err(|e| e.to_string())
         });
     match settings {
         Ok(settings) => mount_with(&settings, env_password),

@@ -23,7 +23,11 @@ fn add(args: ProfileAddArgs) -> Result<(), String> {
         );
     }
     let path = profile::file_of(&args.file).map_err(|e| e.to_string())?;
+    if let Some(source) = &args.source {
+        crate::settings::source::parse(source).map_err(|e| e.to_string())?;
+    }
     let profile = Profile {
+        source: args.source,
         options: args.options,
     };
     profile::add(&path, &args.name, &profile).map_err(|e| e.to_string())?;

@@ -104,7 +104,15 @@ fn what_profile_add_writes_reads_back_the_same() {
     o.reading.part_size = Some(16 << 20);
     o.reading.random_readahead = Some(1000);
     o.process.foreground = true;
-    let text = section("team-2", &Profile { options: o }).unwrap();
+    let source = Some("s3://data/reports/".to_owned());
+    let text = section(
+        "team-2",
+        &Profile {
+            source: source.clone(),
+            options: o,
+        },
+    )
+    .unwrap();
     assert!(text.starts_with("\n[profiles.team-2]\n"), "{text}");
     assert!(
         text.contains("part-size = \"16M\"") && text.contains("dir-mode = \"0550\""),
@@ -145,7 +153,15 @@ fn add_creates_a_private_file_keeps_what_is_there_and_refuses_a_second_one() {
     let path = dir.path().join("new/config.toml");
     let mut o = MountOptions::default();
     o.cognito.username = Some("alice".into());
-    add(&path, "one", &Profile { options: o.clone() }).unwrap();
+    add(
+        &path,
+        "one",
+        &Profile {
+            source: None,
+            options: o.clone(),
+        },
+    )
+    .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
@@ -154,15 +170,30 @@ fn add_creates_a_private_file_keeps_what_is_there_and_refuses_a_second_one() {
         format!("# kept\n{}", std::fs::read_to_string(&path).unwrap()),
     )
     .unwrap();
-    add(&path, "two", &Profile { options: o.clone() }).unwrap();
+    add(
+        &path,
+        "two",
+        &Profile {
+            source: None,
+            options: o.clone(),
+        },
+    )
+    .unwrap();
     assert!(std::fs::read_to_string(&path)
         .unwrap()
         .starts_with("# kept\n"));
     assert_eq!(list(&path).unwrap(), ["one", "two"]);
     assert_eq!(
-        add(&path, "one", &Profile { options: o })
-            .unwrap_err()
-            .to_string(),
+        add(
+            &path,
+            "one",
+            &Profile {
+                source: None,
+                options: o
+            }
+        )
+        .unwrap_err()
+        .to_string(),
         format!(
             "{}: profile one exists already; edit it there or choose another name",
             path.display()
