@@ -498,17 +498,17 @@ fn is_false(b: &bool) -> bool {
 /// Builds the command line with every default shown in `--help`, from the one table of
 /// them ([`crate::settings::defaults`]): the arguments themselves have no clap defaults, so
 /// that a value not given can come from a profile.
+pub mod table;
+
 pub fn command() -> clap::Command {
     let shown = crate::settings::defaults::shown();
     let mut cmd = Cli::command();
     for sub in ["mount", "login"] {
-        cmd = cmd.mut_subcommand(sub, |mut sub| {
-            for (id, value) in &shown {
-                if sub.get_arguments().any(|a| a.get_id() == id) {
-                    sub = sub.mut_arg(*id, |a| with_default_shown(a, value));
-                }
-            }
-            sub
+        cmd = cmd.mut_subcommand(sub, |sub| {
+            sub.mut_args(|a| match shown.iter().find(|(id, _)| a.get_id() == *id) {
+                Some((_, value)) => with_default_shown(a, value),
+                None => a,
+            })
         });
     }
     cmd
