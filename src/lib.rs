@@ -8,7 +8,9 @@
 //! - [`fs`] is the filesystem itself (inodes, directories, reads), plain async Rust that is
 //!   tested without a kernel in the loop;
 //! - [`fuse`] is the thin adapter between the kernel and [`fs`];
-//! - [`cli`], [`daemon`] and [`run`] are the command line, the daemon plumbing and the glue;
+//! - [`cli`] is the command line, [`settings`] turns it (with a profile and the environment)
+//!   into one decided value, and [`start`] goes from that value to a running mount in a
+//!   straight line; [`daemon`] is the fork and its readiness report;
 //!   [`harden`], [`mount`] and [`logging`] keep secrets out of core files and other users
 //!   out of the mount and the log.
 
@@ -25,8 +27,9 @@ pub mod logging;
 pub mod manual;
 pub mod mount;
 pub mod notify;
-pub mod run;
 pub mod s3;
 pub mod sdk_error;
+pub mod settings;
+pub mod start;
 pub mod stats;
 pub mod status;

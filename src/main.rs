@@ -1,8 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use cognito_s3fs::cli::{Cli, Command};
-use cognito_s3fs::run::{login_command, mount_command};
+use cognito_s3fs::cli::Command;
+use cognito_s3fs::start::{login_command, mount_command, profile_command};
 
 fn main() -> ExitCode {
     // First of all, before any secret is read: no core dumps, and the password variable out
@@ -14,8 +13,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match Cli::parse().command {
+    match cognito_s3fs::cli::parse().command {
         Command::Mount(args) => mount_command(*args, env_password),
         Command::Login(args) => login_command(*args, env_password),
+        Command::Profile(command) => profile_command(command),
     }
 }

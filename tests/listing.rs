@@ -85,3 +85,36 @@ fn ls_l_and_find_cost_list_pages_only() {
         "{line}"
     );
 }
+
+#[test]
+fn a_prefix_mount_lists_nothing_outside_its_prefix() {
+    let emu = Emulator::start_with(&["--extra", "listing"]);
+    let mut cmd = emu.command("mount", "alice");
+    cmd.env("AWS_ENDPOINT_URL_S3", emu.get("proxy_endpoint"))
+        .args(emu.auth_args("alice"))
+        .arg("s3://gamma/tree/");
+    emu.reset_proxy_counts();
+    let mnt = Mounted::start_with(&mut cmd, &[]).unwrap_or_else(|o| panic!("{o:?}"));
+
+    let top = std::fs::read_dir(&mnt.path).unwrap().count();
+    assert_eq!(top, 50, "p00 .. p49 at the root");
+    let found = run("find", &[&mnt.path]);
+    assert_eq!(found.lines().count(), 1 + 50 + 50 * 3);
+    let cat = run("cat", &[&mnt.path.join("p07/f1")]);
+    assert_eq!(cat, "tree/p07/f1");
+    assert!(
+        std::fs::metadata(mnt.path.join("big")).is_err(),
+        "big/ is beside tree/, outside the mount"
+    );
+
+    let lists = emu.proxy_lists();
+    let counts = take_counts(&emu);
+    assert_eq!(counts.get("S3.ListBuckets"), None, "{counts}");
+    assert!(lists.len() >= 51, "{lists:?}");
+    let outside: Vec<&String> = lists
+        .iter()
+        .filter(|l| !l.starts_with("gamma/tree/"))
+        .collect();
+    assert!(outside.is_empty(), "LISTs outside the prefix: {outside:?}");
+    assert!(mnt.unmount_and_wait(), "daemon still running");
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cognito_s3fs::fs::dir::{DirListing, HiddenLog};
 use cognito_s3fs::fs::list_guard::ListBound;
-use cognito_s3fs::fs::{Fs, FsConfig, ROOT};
+use cognito_s3fs::fs::{Fs, FsConfig, Root, ROOT};
 use cognito_s3fs::s3::memory::MemoryStore;
 
 struct Counting;
@@ -60,7 +60,7 @@ fn a_cached_entry_costs_a_few_hundred_bytes_at_most() {
             store.put("bk", &format!("data/2024/part-{i:06}.parquet"), "");
         }
         let config = FsConfig {
-            buckets: Some(vec!["bk".into()]),
+            root: Root::Buckets(vec!["bk".into()]),
             ..FsConfig::with_ttl(Duration::from_secs(600))
         };
         let store = Arc::new(store);

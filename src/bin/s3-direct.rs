@@ -2,8 +2,8 @@
 //!
 //! Every benchmark row is also run here, straight against S3 with no filesystem in between,
 //! so each mount's figure can be read against a ceiling. The reads go through the daemon's
-//! own store client ([`SdkStore`], built as the daemon builds it: path-style for the local
-//! endpoint, SDK retries off, credentials from the standard chain), so the gap between this
+//! own store client ([`SdkStore`], built by the daemon's own [`clients::s3_client`]: path-style for the
+//! local endpoint, SDK retries off, credentials from the standard chain), so the gap between this
 //! column and the cognito-s3fs column is the filesystem's cost, not a different HTTP client.
 //!
 //! Each subcommand prints one JSON line; `scripts/bench.py` reads it.
@@ -11,13 +11,14 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_config::{BehaviorVersion, Region};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use cognito_s3fs::s3::sdk::SdkStore;
 use cognito_s3fs::s3::ObjectStore;
+use cognito_s3fs::settings::Endpoints;
+use cognito_s3fs::start::clients;
 
 const MIB: u64 = 1 << 20;
 /// The seeded layout; `scripts/bench.py` uses the same names.
@@ -144,23 +145,14 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// The S3 client as the daemon builds it in no-Cognito mode (see `run::serve`).
+/// The S3 client the daemon builds in no-Cognito mode, from the same function.
 async fn client(cli: &Cli) -> aws_sdk_s3::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(cli.region.clone()))
-        .endpoint_url(&cli.endpoint_url)
-        .load()
-        .await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    let endpoints = Endpoints {
+        url: Some(cli.endpoint_url.clone()),
+        path_style: true,
+    };
+    let sdk = clients::sdk_config(Some(&cli.region), &endpoints, false).await;
+    clients::s3_client(&sdk, endpoints.path_style, None)
 }
 
 /// Runs `f(0..count)` on `workers` tasks, each taking the next index when it is done.

@@ -69,7 +69,7 @@ impl Default for AheadConfig {
     /// second, more than a `cat` of small files asks for.
     fn default() -> Self {
         AheadConfig {
-            max_files: 32,
+            max_files: crate::settings::defaults::SMALL_FILES_AHEAD as usize,
             max_bytes: 16 << 20,
         }
     }

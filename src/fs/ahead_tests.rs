@@ -40,7 +40,7 @@ fn store_with(dirs: &[&str], n: usize) -> Arc<MemoryStore> {
 
 fn fs_with(store: &Arc<MemoryStore>, ahead: AheadConfig, memory: u64) -> Fs {
     let config = FsConfig {
-        buckets: Some(vec!["bk".into()]),
+        root: super::Root::Buckets(vec!["bk".into()]),
         max_cache_memory: memory,
         ahead,
         ..FsConfig::with_ttl(Duration::from_secs(60))

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::read_dir;
-use super::{Fs, FsConfig, ROOT};
+use super::{Fs, FsConfig, Root, ROOT};
 use crate::s3::memory::MemoryStore;
 use crate::s3::Op;
 
 /// A filesystem over `store` showing bucket `bk`, trusting metadata for `ttl`.
 pub(super) fn fs_over(store: &Arc<MemoryStore>, ttl: Duration) -> Fs {
     let config = FsConfig {
-        buckets: Some(vec!["bk".into()]),
+        root: Root::Buckets(vec!["bk".into()]),
         ..FsConfig::with_ttl(ttl)
     };
     Fs::new(store.clone(), config)
@@ -291,4 +291,94 @@ async fn xattrs_cost_nothing_but_one_head_per_version_for_the_content_type() {
     assert_eq!(missing.errno(), libc::ENODATA);
     let dir = walk(&fs, "bk/d").await;
     assert!(fs.xattr_names(dir).unwrap().is_empty());
+}
+
+/// A store where the prefix mounted sits among keys that must never be asked about.
+fn store_around_a_prefix() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    for key in [
+        "outside.txt",
+        "tree",
+        "tree-sibling/x",
+        "treehouse/y",
+        "tree/a.txt",
+        "tree/sub/b.txt",
+        "tree/sub/deeper/c.txt",
+    ] {
+        store.put("bk", key, key.as_bytes().to_vec());
+    }
+    store.put("other", "tree/a.txt", "another bucket");
+    store
+}
+
+#[tokio::test]
+async fn a_prefix_mount_sends_no_request_outside_its_prefix() {
+    let store = store_around_a_prefix();
+    let config = FsConfig {
+        root: Root::Prefix {
+            bucket: "bk".into(),
+            prefix: "tree/".into(),
+        },
+        ..FsConfig::with_ttl(minute())
+    };
+    let fs = Fs::new(store.clone(), config);
+    let names: Vec<String> = read_dir(&fs, ROOT, 10)
+        .await
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, [".", "..", "a.txt", "sub"]);
+    // `find`, a miss, a name that exists only outside, and a read.
+    let sub = walk(&fs, "sub").await;
+    read_dir(&fs, sub, 10).await;
+    let deeper = walk(&fs, "sub/deeper").await;
+    read_dir(&fs, deeper, 10).await;
+    for missing in ["nothing", "outside.txt", "tree", "treehouse"] {
+        assert!(
+            fs.lookup(ROOT, OsStr::new(missing)).await.is_err(),
+            "{missing}"
+        );
+    }
+    let file = walk(&fs, "sub/deeper/c.txt").await;
+    let (fh, _) = fs.open(file).await.unwrap();
+    let data = fs.read(fh, 0, 100).await.unwrap();
+    assert_eq!(&data[..], b"tree/sub/deeper/c.txt");
+    fs.release(fh);
+
+    assert_eq!(store.counters.get(Op::ListBuckets), 0);
+    let lists = store.list_log();
+    assert!(!lists.is_empty());
+    for (bucket, prefix) in &lists {
+        assert_eq!(bucket, "bk");
+        assert!(
+            prefix.starts_with("tree/"),
+            "LIST of {prefix:?} leaves the prefix"
+        );
+    }
+    let gets = store.get_log();
+    assert!(
+        gets.iter().all(|(key, _)| key.starts_with("tree/")),
+        "{gets:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_mount_lists_the_bucket_at_its_root_and_never_the_buckets() {
+    let store = store_around_a_prefix();
+    let config = FsConfig {
+        root: Root::Prefix {
+            bucket: "other".into(),
+            prefix: String::new(),
+        },
+        ..FsConfig::with_ttl(minute())
+    };
+    let fs = Fs::new(store.clone(), config);
+    let names: Vec<String> = read_dir(&fs, ROOT, 10)
+        .await
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, [".", "..", "tree"]);
+    assert_eq!(store.counters.get(Op::ListBuckets), 0);
+    assert_eq!(store.list_log(), [("other".to_owned(), String::new())]);
 }

@@ -124,7 +124,14 @@ impl Default for Inodes {
 }
 
 impl Inodes {
+    /// A table whose root lists the buckets.
     pub fn new() -> Self {
+        Self::with_root(Kind::Root)
+    }
+
+    /// A table whose root is `kind`: the bucket list, or a bucket or prefix mounted as the
+    /// root.
+    pub fn with_root(kind: Kind) -> Self {
         let mut table = Table {
             next: ROOT_INO + 1,
             ..Default::default()
@@ -132,7 +139,7 @@ impl Inodes {
         let root = Node {
             ino: ROOT_INO,
             parent: ROOT_INO,
-            kind: Kind::Root,
+            kind,
             seen: Instant::now(),
         };
         // The root is never forgotten: one reference that no `forget` gives back.

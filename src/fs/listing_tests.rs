@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::dir::{DirListing, HiddenLog};
 use super::list_guard::ListBound;
-use super::{Fs, FsConfig, ROOT};
+use super::{Fs, FsConfig, Root, ROOT};
 use crate::s3::faulty::{Fault, FaultyStore};
 use crate::s3::memory::MemoryStore;
 use crate::s3::{ListPage, ObjectInfo, ObjectStore, Op, StoreError};
@@ -90,7 +90,7 @@ async fn empty_truncated_pages_end_the_listing_at_the_page_bound() {
 async fn an_endless_listing_is_eio_to_ls_and_to_a_lookup() {
     let store = Arc::new(endless(&[], false));
     let config = FsConfig {
-        buckets: Some(vec!["bk".into()]),
+        root: Root::Buckets(vec!["bk".into()]),
         max_cached_entries: 1000,
         ..FsConfig::with_ttl(Duration::from_secs(60))
     };

@@ -76,8 +76,8 @@ use crate::s3::{ObjectStore, StoreError};
 /// Settings of the filesystem core.
 #[derive(Clone, Debug)]
 pub struct FsConfig {
-    /// Show exactly these buckets at the root instead of calling ListBuckets.
-    pub buckets: Option<Vec<String>>,
+    /// What the mount's root shows.
+    pub root: Root,
     /// How long a directory listing or a looked-up entry is trusted.
     pub metadata_ttl: Duration,
     /// How long a name found missing is trusted to stay missing.
@@ -92,19 +92,44 @@ pub struct FsConfig {
     pub ahead: AheadConfig,
 }
 
-impl FsConfig {
-    /// The defaults of the command line, with the given metadata TTL.
-    pub fn with_ttl(metadata_ttl: Duration) -> Self {
+impl Default for FsConfig {
+    /// What a mount gets with no option given (see [`crate::settings::defaults`]).
+    fn default() -> Self {
+        use crate::settings::defaults as d;
         FsConfig {
-            buckets: None,
-            metadata_ttl,
-            negative_ttl: Duration::from_secs(5),
-            max_cached_entries: 1_000_000,
+            root: Root::AllBuckets,
+            metadata_ttl: d::METADATA_TTL,
+            negative_ttl: d::NEGATIVE_TTL,
+            max_cached_entries: d::MAX_CACHED_ENTRIES,
             read: ReadConfig::default(),
-            max_cache_memory: 512 << 20,
+            max_cache_memory: d::cache_memory(d::MAX_MEMORY),
             ahead: AheadConfig::default(),
         }
     }
+}
+
+impl FsConfig {
+    /// The defaults, with the given metadata TTL.
+    pub fn with_ttl(metadata_ttl: Duration) -> Self {
+        FsConfig {
+            metadata_ttl,
+            ..FsConfig::default()
+        }
+    }
+}
+
+/// What the mount's root is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Root {
+    /// Every bucket ListBuckets answers, one directory each.
+    #[default]
+    AllBuckets,
+    /// Exactly these buckets, one directory each (ListBuckets is never called).
+    Buckets(Vec<String>),
+    /// One bucket (`prefix` empty) or one prefix of it (ending in `/`), as the root itself.
+    /// Semantics decision: every request of such a mount is inside the prefix; no name
+    /// outside it can be reached, not even through `..` (the root is its own parent).
+    Prefix { bucket: String, prefix: String },
 }
 
 /// How many names found missing are remembered.
@@ -166,8 +191,8 @@ impl Fs {
             ),
             data,
             read_config: config.read.within(config.max_cache_memory),
+            inodes: Inodes::with_root(root_kind(&config.root)),
             config,
-            inodes: Inodes::new(),
             negative: NegativeCache::new(NEGATIVE_CAPACITY),
             stats: Arc::default(),
             hidden: Arc::default(),
@@ -342,9 +367,9 @@ impl Fs {
         if let Some(listing) = self.dirs.fresh(ROOT_INO, ttl) {
             return Ok(listing);
         }
-        let buckets = match &self.config.buckets {
-            Some(b) => b.clone(),
-            None => self
+        let buckets = match &self.config.root {
+            Root::Buckets(b) => b.clone(),
+            Root::AllBuckets | Root::Prefix { .. } => self
                 .store
                 .list_buckets()
                 .await
@@ -526,6 +551,17 @@ impl Fs {
 }
 
 /// `s3://bucket/prefix` for log lines.
+/// The root node's kind: the bucket list, or the bucket or prefix mounted.
+fn root_kind(root: &Root) -> Kind {
+    match root {
+        Root::AllBuckets | Root::Buckets(_) => Kind::Root,
+        Root::Prefix { bucket, prefix } => Kind::Dir {
+            bucket: bucket.as_str().into(),
+            prefix: prefix.as_str().into(),
+        },
+    }
+}
+
 fn describe(node: &Node) -> String {
     match &node.kind {
         Kind::Root => "the bucket list".into(),

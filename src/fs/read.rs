@@ -86,14 +86,16 @@ pub struct ReadConfig {
 }
 
 impl Default for ReadConfig {
+    /// What a mount gets with no option given (see [`crate::settings::defaults`]).
     fn default() -> Self {
+        use crate::settings::defaults as d;
         ReadConfig {
-            part_size: 8 << 20,
-            parallel: 6,
-            first_window: 256 << 10,
-            random_readahead: 64 << 10,
-            whole_object_below: 1 << 20,
-            late_reads: 1 << 20,
+            part_size: d::PART_SIZE,
+            parallel: d::READ_PARALLEL,
+            first_window: d::FIRST_WINDOW.min(d::PART_SIZE),
+            random_readahead: d::RANDOM_READAHEAD,
+            whole_object_below: d::WHOLE_OBJECT_BELOW,
+            late_reads: d::KERNEL_READAHEAD.max(d::KERNEL_OWN_READAHEAD),
         }
     }
 }

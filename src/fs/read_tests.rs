@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::budget_tests::fs_over;
-use super::{Fs, FsConfig, ReadConfig, ROOT};
+use super::{Fs, FsConfig, ReadConfig, Root, ROOT};
 use crate::s3::faulty::{Fault, FaultyStore};
 use crate::s3::memory::MemoryStore;
 use crate::s3::{ObjectStore, Op};
@@ -21,7 +21,7 @@ fn fs_with(store: Arc<dyn ObjectStore>, read: ReadConfig, memory: u64) -> Fs {
     Fs::new(
         store,
         FsConfig {
-            buckets: Some(vec!["bk".into()]),
+            root: Root::Buckets(vec!["bk".into()]),
             read,
             max_cache_memory: memory,
             ..FsConfig::with_ttl(Duration::from_secs(60))
@@ -884,7 +884,7 @@ async fn an_object_listed_without_an_etag_is_read_anew_by_every_open() {
     let store = Arc::new(MemoryStore::new());
     store.put_without_etag("bk", "k", vec![b'a'; 100]);
     let config = FsConfig {
-        buckets: Some(vec!["bk".into()]),
+        root: Root::Buckets(vec!["bk".into()]),
         // Every open asks S3 again, and finds the same size and no ETag either time.
         ..FsConfig::with_ttl(Duration::ZERO)
     };

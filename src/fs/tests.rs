@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Fs, FsConfig, ROOT};
+use super::{Fs, FsConfig, Root, ROOT};
 use crate::s3::faulty::{Fault, FaultyStore};
 use crate::s3::memory::MemoryStore;
 use crate::s3::{Op, StoreError};
@@ -121,7 +121,7 @@ async fn configured_buckets_need_no_list_buckets() {
     let fs = Fs::new(
         store.clone(),
         FsConfig {
-            buckets: Some(vec!["bk".into()]),
+            root: Root::Buckets(vec!["bk".into()]),
             ..config()
         },
     );

@@ -30,6 +30,7 @@ pub struct MemoryStore {
     version: std::sync::atomic::AtomicU64,
     pub counters: Counters,
     gets: parking_lot::Mutex<Vec<(String, Range<u64>)>>,
+    lists: parking_lot::Mutex<Vec<(String, String)>>,
 }
 
 impl Default for MemoryStore {
@@ -51,12 +52,18 @@ impl MemoryStore {
             version: Default::default(),
             counters: Counters::default(),
             gets: Default::default(),
+            lists: Default::default(),
         }
     }
 
     /// Every GET so far: key and range asked for, in order.
     pub fn get_log(&self) -> Vec<(String, Range<u64>)> {
         self.gets.lock().clone()
+    }
+
+    /// Every LIST so far: bucket and prefix asked for, in order.
+    pub fn list_log(&self) -> Vec<(String, String)> {
+        self.lists.lock().clone()
     }
 
     pub fn create_bucket(&self, bucket: &str) {
@@ -148,6 +155,9 @@ impl ObjectStore for MemoryStore {
         token: Option<String>,
     ) -> Result<ListPage, StoreError> {
         self.counters.record(Op::List);
+        self.lists
+            .lock()
+            .push((bucket.to_owned(), prefix.to_owned()));
         self.page_of(bucket, prefix, token.as_deref())
             .ok_or(StoreError::NoSuchBucket)
     }

@@ -81,6 +81,12 @@ impl Emulator {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Every ListObjectsV2 the proxy has forwarded since the last reset, as "bucket/prefix".
+    pub fn proxy_lists(&self) -> Vec<String> {
+        let body = http(&self.get("proxy_endpoint"), "GET", "/__proxy/lists");
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// Zeroes the proxy's counts.
     pub fn reset_proxy_counts(&self) {
         http(&self.get("proxy_endpoint"), "POST", "/__proxy/reset");

@@ -55,7 +55,9 @@ Proxy control endpoints (on the proxy port, never forwarded):
                                  "GetCredentialsForIdentity/<CustomRoleArn or ->": count,
                                  "AssumeRoleWithWebIdentity/<RoleArn>/<DurationSeconds>": count}
                                  (sign-in steps by kind: refresh or password; the role asked for)
-    POST   /__proxy/reset    -> zero the counts
+    GET    /__proxy/lists    -> ["<bucket>/<prefix>", ...] every ListObjectsV2
+                                 forwarded, in order (a prefix mount's budget)
+    POST   /__proxy/reset    -> zero the counts (and forget the lists)
     GET    /__proxy/faults   -> pending faults
     POST   /__proxy/faults   body {"match": "<substring of op>", "status": 503,
                                    "count": N}
@@ -189,6 +191,8 @@ class ProxyState:
         self.counts: dict[str, int] = {}
         # Sign-in calls by AuthFlow / ChallengeName: tells a token refresh from a password.
         self.flows: dict[str, int] = {}
+        # Every ListObjectsV2 as "bucket/prefix": tells a listing inside a prefix from one outside.
+        self.lists: list[str] = []
         self.faults: list[dict] = []
         # Fixed seed: a run's fault pattern is reproducible.
         self.random = random.Random(20261126)
@@ -213,6 +217,13 @@ class ProxyState:
                 self.faults = [f for f in self.faults if f["count"] != 0]
                 return applied
         return None
+
+    def note_list(self, method: str, path: str, headers) -> None:
+        """Remembers the bucket and prefix of a ListObjectsV2."""
+        bucket, _ = bucket_and_key(path, headers)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query, keep_blank_values=True)
+        with self.lock:
+            self.lists.append(f"{bucket}/{query.get('prefix', [''])[0]}")
 
     def note_flow(self, op: str, body: bytes) -> None:
         """Counts an InitiateAuth by its AuthFlow, a challenge answer by its name, a
@@ -251,6 +262,16 @@ class ProxyState:
             self.secrets.update(found)
 
 
+def bucket_and_key(path: str, headers) -> tuple[str, str]:
+    """S3: path-style /bucket/key, or virtual-host bucket.localhost[:port]/key."""
+    host = (headers.get("Host") or "").rsplit(":", 1)[0]
+    raw = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+    if host.endswith(".localhost"):
+        raw = "/" + host[: -len(".localhost")] + raw
+    parts = raw.lstrip("/").split("/", 1)
+    return parts[0], (parts[1] if len(parts) > 1 else "")
+
+
 def classify(method: str, path: str, headers, body: bytes) -> str:
     target = headers.get("X-Amz-Target")
     if target:
@@ -262,14 +283,7 @@ def classify(method: str, path: str, headers, body: bytes) -> str:
         form = urllib.parse.parse_qs(body.decode("latin-1"), keep_blank_values=True)
         if "Action" in form:  # query protocol (STS, ...), not S3
             return f"Query.{form['Action'][0]}"
-    # S3: path-style /bucket/key, or virtual-host bucket.localhost[:port]/key
-    host = (headers.get("Host") or "").rsplit(":", 1)[0]
-    raw = parsed.path
-    if host.endswith(".localhost"):
-        raw = "/" + host[: -len(".localhost")] + raw
-    parts = raw.lstrip("/").split("/", 1)
-    bucket = parts[0]
-    key = parts[1] if len(parts) > 1 else ""
+    bucket, key = bucket_and_key(path, headers)
     if not bucket:
         return "S3.ListBuckets" if method == "GET" else "S3.Other"
     if not key:
@@ -386,6 +400,10 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 secrets = sorted(state.secrets)
             return self._send_json(200, secrets)
+        if path == "/__proxy/lists" and self.command == "GET":
+            with state.lock:
+                lists = list(state.lists)
+            return self._send_json(200, lists)
         if path == "/__proxy/flows" and self.command == "GET":
             with state.lock:
                 flows = dict(state.flows)
@@ -394,6 +412,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 state.counts.clear()
                 state.flows.clear()
+                state.lists.clear()
             return self._send_json(200, {})
         if path == "/__proxy/faults":
             if self.command == "GET":
@@ -488,6 +507,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._control(body)
         op = classify(self.command, self.path, self.headers, body)
         self.server.state.note_flow(op, body)
+        if op == "S3.ListObjectsV2":
+            self.server.state.note_list(self.command, self.path, self.headers)
         fault = self.server.state.record(op)
         if fault is not None:
             if fault.get("delay_ms"):
