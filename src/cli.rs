@@ -34,6 +34,31 @@ pub enum Command {
     /// Named profiles of the config file: options a mount starts from.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Show this user's running mounts: who is signed in, when the credentials and tokens
+    /// expire, and the counters (asked of each daemon over its socket in $XDG_RUNTIME_DIR).
+    Status(StatusArgs),
+    /// Print the completion script for a shell, e.g.
+    /// `cognito-s3fs completions bash > /etc/bash_completion.d/cognito-s3fs`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (cognito-s3fs.1, cognito-s3fs-mount.1, ...) into a directory,
+    /// e.g. /usr/local/share/man/man1.
+    Manual {
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
+}
+
+/// `cognito-s3fs status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only the mount at this directory.
+    pub mountpoint: Option<PathBuf>,
+    /// Print each mount's answer as one line of JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cognito-s3fs profile ...`.
@@ -586,7 +611,20 @@ fn with_default_shown(arg: clap::Arg, value: &str) -> clap::Arg {
 
 /// Parses the process's arguments (exits with clap's message on a usage error).
 pub fn parse() -> Cli {
-    let matches = command().get_matches();
+    parse_from(std::env::args_os().collect())
+}
+
+/// The command line `argv`, also in the mount-helper form that `mount(8)` uses for an fstab
+/// line (`cognito-s3fs SOURCE MOUNTPOINT -o OPTS`, see [`crate::fstab`]).
+pub fn parse_from(argv: Vec<std::ffi::OsString>) -> Cli {
+    let argv = match crate::fstab::is_helper_form(&argv) {
+        true => crate::fstab::translate(&argv).unwrap_or_else(|message| {
+            eprintln!("cognito-s3fs: {message}");
+            std::process::exit(2)
+        }),
+        false => argv,
+    };
+    let matches = command().get_matches_from(argv);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 

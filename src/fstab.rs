@@ -102,10 +102,22 @@ pub fn translate(argv: &[OsString]) -> Result<Vec<OsString>, String> {
             }
         }
     }
-    match source {
-        s if s.starts_with("s3://") => out.push(s.into()),
-        "none" | "cognito-s3fs" => {}
-        profile => out.extend(["--profile".into(), profile.into()]),
+    let named = options
+        .iter()
+        .find_map(|o| o.strip_prefix("profile="))
+        .map(str::to_owned);
+    match (source, named.as_deref()) {
+        (s, _) if s.starts_with("s3://") => out.push(s.into()),
+        ("none" | "cognito-s3fs", _) => {}
+        // Named twice, the same: the option gives it.
+        (profile, Some(named)) if profile == named => {}
+        (profile, Some(named)) => {
+            return Err(format!(
+                "the source {profile:?} names a profile and so does profile={named}; \
+                 give one, or the same"
+            ))
+        }
+        (profile, None) => out.extend(["--profile".into(), profile.into()]),
     }
     for option in options.iter().filter(|o| !o.is_empty()) {
         out.extend(flag_for(option)?);
@@ -214,6 +226,10 @@ mod tests {
         );
         let out = translate(&argv(&["c", "none", "/mnt"])).unwrap();
         assert_eq!(strings(out), ["c", "mount", "/mnt"]);
+        let out = translate(&argv(&["c", "team", "/mnt", "-o", "profile=team"])).unwrap();
+        assert_eq!(strings(out), ["c", "mount", "--profile", "team", "/mnt"]);
+        let err = translate(&argv(&["c", "team", "/mnt", "-o", "profile=other"])).unwrap_err();
+        assert!(err.contains("give one, or the same"), "{err}");
     }
 
     #[test]

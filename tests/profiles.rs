@@ -116,35 +116,6 @@ fn a_profile_that_holds_a_password_or_a_typo_is_refused_naming_the_file() {
     assert!(!common::is_mounted(&mnt.path));
 }
 
-/// The README's "Daily use" profile, word for word, with the emulator's ids and a password
-/// file of the test's own put in for the example ones.
-fn readme_profile(emu: &Emulator, password_file: &Path) -> String {
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
-    let start = readme
-        .find("```toml\n# ~/.config/cognito-s3fs/config.toml\n")
-        .expect("README has the Daily use profile");
-    let block = &readme[start + "```toml\n".len()..];
-    let mut profile = block[..block.find("```").unwrap()].to_owned();
-    let swaps = [
-        ("\"eu-west-1_AbCdEf123\"", emu.get("user_pool_id")),
-        ("\"1example23456789\"", emu.get("client_id")),
-        (
-            "\"eu-west-1:0f2a4b1c-1111-2222-3333-444455556666\"",
-            emu.get("identity_pool_id"),
-        ),
-        ("\"eu-west-1\"", emu.get("region")),
-        (
-            "\"/home/alice/.config/cognito-s3fs/alice.password\"",
-            password_file.to_str().unwrap().to_owned(),
-        ),
-    ];
-    for (example, real) in swaps {
-        assert!(profile.contains(example), "README profile lost {example}");
-        profile = profile.replace(example, &format!("{real:?}"));
-    }
-    profile
-}
-
 #[test]
 fn the_readme_profile_mounts_its_prefix() {
     use std::os::unix::fs::OpenOptionsExt;
@@ -158,7 +129,7 @@ fn the_readme_profile_mounts_its_prefix() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, emu.password("alice").as_bytes()))
         .unwrap();
     let config = emu.dir.path().join("config.toml");
-    std::fs::write(&config, readme_profile(&emu, &password_file)).unwrap();
+    std::fs::write(&config, common::readme_profile(&emu, &password_file)).unwrap();
     let mut cmd = emu.command("mount", "alice");
     cmd.env_remove("COGNITO_S3FS_PASSWORD");
     let config_arg = config.to_str().unwrap();

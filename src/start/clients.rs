@@ -105,6 +105,9 @@ pub fn sign_in_once(login: &mut Login, endpoints: &Endpoints) -> Result<SignedIn
 pub struct Clients {
     pub store: Arc<dyn ObjectStore>,
     pub counters: Arc<Counters>,
+    /// The Cognito session, for `cognito-s3fs status`: the provider, and who signed in
+    /// (username, user pool id, identity id).
+    pub cognito: Option<(CognitoCredentialsProvider, (String, String, String))>,
 }
 
 /// The mount's clients; with a Cognito login, its credentials refresher runs until `stop`.
@@ -120,6 +123,11 @@ pub async fn for_mount(
         cognito.is_some(),
     )
     .await;
+    let who = cognito.as_ref().map(|(login, signed_in)| {
+        let c = &login.config;
+        let ids = (c.username.clone(), c.user_pool_id.clone());
+        (ids.0, ids.1, signed_in.identity_id.clone())
+    });
     let provider = cognito.map(|(login, signed_in)| {
         let identity = signed_in.identity_id.clone();
         let backend = Arc::new(CognitoClient::new(login.config, &sdk).with_sign_in(login.sign_in));
@@ -128,6 +136,7 @@ pub async fn for_mount(
         tracing::info!(identity_id = %identity, "logged in through Cognito");
         provider
     });
+    let session = provider.clone().zip(who);
     let invalidator = provider
         .clone()
         .map(|p| Arc::new(p) as Arc<dyn CredentialsInvalidator>);
@@ -143,5 +152,6 @@ pub async fn for_mount(
     Clients {
         store: Arc::new(store),
         counters,
+        cognito: session,
     }
 }

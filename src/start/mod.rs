@@ -15,11 +15,13 @@ pub mod session;
 pub mod signals;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::auth::provider::expiry_text;
 use crate::cli::{LoginArgs, MountArgs};
 use crate::daemon::{daemonize, Ready};
 use crate::harden::EnvPassword;
+use crate::notify::Notifier;
 use crate::settings::profile;
 use crate::settings::{self, Environment, Layer, MountSettings, ProcessSettings};
 
@@ -51,6 +53,11 @@ pub fn login_command(args: LoginArgs, env_password: EnvPassword) -> ExitCode {
 /// `cognito-s3fs mount`: the profile, then the settings, then the mount.
 pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
     session::return_freed_memory_promptly();
+    // Read (and removed from the environment) while the process has one thread.
+    let systemd = match Notifier::from_env() {
+        Ok(n) => n.map(Arc::new),
+        Err(e) => return finish(Err(format!("NOTIFY_SOCKET is set but unusable: {e}"))),
+    };
     let env = Environment::of_process(env_password.0.is_some());
     let (source, mountpoint) = args.source_and_mountpoint();
     let settings = profile::chosen(&args.profile)
@@ -67,13 +74,19 @@ pub fn mount_command(args: MountArgs, env_password: EnvPassword) -> ExitCode {
             settings::mount(mountpoint, flags, profile, &env).map_err(|e| e.to_string())
         });
     match settings {
-        Ok(settings) => mount_with(&settings, env_password),
+        Ok(settings) => mount_with(&settings, env_password, systemd),
         Err(message) => finish(Err(message)),
     }
 }
 
-/// Checks the mountpoint, signs in, daemonizes, and serves until unmounted.
-fn mount_with(settings: &MountSettings, env_password: EnvPassword) -> ExitCode {
+/// Checks the mountpoint, signs in, daemonizes, and serves until unmounted. Started by
+/// systemd (`Type=notify`), it does not fork: systemd watches the process it started, and
+/// hears `READY=1` once the mount answers.
+fn mount_with(
+    settings: &MountSettings,
+    env_password: EnvPassword,
+    systemd: Option<Arc<Notifier>>,
+) -> ExitCode {
     let prepared = mountpoint::check(&settings.mountpoint).and_then(|mountpoint| {
         let cognito = match settings.cognito.clone() {
             Some(c) => {
@@ -89,10 +102,11 @@ fn mount_with(settings: &MountSettings, env_password: EnvPassword) -> ExitCode {
         Ok(p) => p,
         Err(message) => return finish(Err(message)),
     };
-    if let Err(message) = init_logging(&settings.process) {
+    let attached = settings.process.foreground || systemd.is_some();
+    if let Err(message) = init_logging(&settings.process, attached) {
         return finish(Err(message));
     }
-    let mut ready = if settings.process.foreground {
+    let mut ready = if attached {
         Ready::foreground()
     } else {
         match daemonize() {
@@ -100,7 +114,7 @@ fn mount_with(settings: &MountSettings, env_password: EnvPassword) -> ExitCode {
             Err(e) => return finish(Err(format!("cannot start the daemon: {e}"))),
         }
     };
-    match session::serve(settings, &mountpoint, cognito, &mut ready) {
+    match session::serve(settings, &mountpoint, cognito, &mut ready, systemd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -110,8 +124,10 @@ fn mount_with(settings: &MountSettings, env_password: EnvPassword) -> ExitCode {
     }
 }
 
-fn init_logging(process: &ProcessSettings) -> Result<(), String> {
-    match (&process.log_file, process.foreground) {
+/// Standard error when attached (a terminal, or systemd's journal) and no log file is
+/// given; else the log file.
+fn init_logging(process: &ProcessSettings, attached: bool) -> Result<(), String> {
+    match (&process.log_file, attached) {
         (None, true) => {
             crate::logging::init_stderr(process.debug);
             Ok(())

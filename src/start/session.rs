@@ -8,10 +8,13 @@ use tokio::sync::Notify;
 
 use super::secrets::Login;
 use super::{clients, filesystem, signals};
-use crate::auth::SignedIn;
+use crate::auth::{CognitoCredentialsProvider, SignedIn};
 use crate::daemon::Ready;
 use crate::fuse::{FuseAdapter, KernelPages};
+use crate::notify::Notifier;
 use crate::settings::{KernelSettings, MountSettings};
+use crate::stats::Stats;
+use crate::status::{MountInfo, StatusSocket};
 
 /// File data comes in parts of megabytes. Without this, glibc raises its mmap threshold
 /// after the first such part is freed, later parts come from the heap, and memory freed by
@@ -31,6 +34,7 @@ pub fn serve(
     mountpoint: &Path,
     cognito: Option<(Login, SignedIn)>,
     ready: &mut Ready,
+    systemd: Option<Arc<Notifier>>,
 ) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -40,6 +44,7 @@ pub fn serve(
     crate::s3::https::load_roots_in_background();
     let stop = Arc::new(Notify::new());
     let clients = rt.block_on(clients::for_mount(settings, cognito, stop.clone()));
+    let session_of = clients.cognito.clone();
     let filesystem::Filesystem { fs, stats } = filesystem::build(clients, settings);
     let kernel = &settings.kernel;
     let mut adapter = FuseAdapter::new(fs.clone(), rt.handle().clone(), kernel.look);
@@ -61,16 +66,60 @@ pub fn serve(
         fs.attach_page_cache(Arc::new(KernelPages(session.notifier())))
             .map_err(|e| format!("cannot start the page cache thread: {e}"))?;
     }
-    rt.spawn(signals::on_signals(mountpoint.to_owned(), stats.clone()));
+    let _status = rt.block_on(async { status_socket(mountpoint, session_of, stats.clone()) });
+    rt.spawn(signals::on_signals(
+        mountpoint.to_owned(),
+        stats.clone(),
+        systemd.clone(),
+    ));
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     ready.success();
+    if let Some(systemd) = &systemd {
+        let status = format!("mounted on {}", mountpoint.display());
+        if let Err(e) = systemd.ready(&status) {
+            tracing::warn!(error = %e, "cannot tell systemd the mount is ready (NOTIFY_SOCKET)");
+        }
+    }
     let result = session.run();
+    if let Some(systemd) = &systemd {
+        let _ = systemd.stopping();
+    }
     stop.notify_waiters();
     stats.report("unmounted");
     drop(rt);
     // Only now: closing the socket lets fusermount3 go (it unmounts if anything is left).
     drop(watch);
     result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
+}
+
+/// Answers `cognito-s3fs status` on this user's socket; `None` (with a line in the log)
+/// when there is no place for it. Call inside the runtime.
+fn status_socket(
+    mountpoint: &Path,
+    session: Option<(CognitoCredentialsProvider, (String, String, String))>,
+    stats: Arc<Stats>,
+) -> Option<StatusSocket> {
+    let Some(dir) = crate::status::socket_dir() else {
+        tracing::info!("XDG_RUNTIME_DIR is not set: `cognito-s3fs status` cannot reach this mount");
+        return None;
+    };
+    let info = MountInfo {
+        mountpoint: mountpoint.to_owned(),
+        started: std::time::SystemTime::now(),
+        cognito: session.as_ref().map(|(_, who)| who.clone()),
+    };
+    let provider = session.map(|(p, _)| p);
+    let report = Arc::new(move || {
+        let view = provider.as_ref().map(|p| p.view());
+        crate::status::report_json(&info, view.as_ref(), &stats.line())
+    });
+    match crate::status::serve(&dir, report) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot open the status socket");
+            None
+        }
+    }
 }
 
 fn fuse_config() -> fuser::Config {

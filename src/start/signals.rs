@@ -1,10 +1,11 @@
 //! The signals a mounted daemon answers: SIGTERM and SIGINT unmount, SIGHUP reopens the log
-//! file, SIGUSR1 reports the counters.
+//! file, SIGUSR1 reports the counters, SIGUSR2 turns the debug log on and off.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::notify::Notifier;
 use crate::stats::Stats;
 
 /// The signals a mounted daemon answers, as one stream.
@@ -13,6 +14,7 @@ struct Signals {
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
     usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -20,6 +22,7 @@ enum Sig {
     Stop,
     Hup,
     Usr1,
+    Usr2,
 }
 
 impl Signals {
@@ -30,6 +33,7 @@ impl Signals {
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
             usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
         })
     }
 
@@ -41,6 +45,7 @@ impl Signals {
             _ = self.int.recv() => Sig::Stop,
             _ = self.hup.recv() => Sig::Hup,
             _ = self.usr1.recv() => Sig::Usr1,
+            _ = self.usr2.recv() => Sig::Usr2,
         };
         match sig {
             Sig::Hup => match crate::logging::reopen() {
@@ -55,20 +60,31 @@ impl Signals {
                     Sig::Hup
                 }
             },
+            Sig::Usr2 => {
+                match crate::logging::toggle_debug() {
+                    Some(true) => {
+                        tracing::info!("SIGUSR2: debug log on (SIGUSR2 again turns it off)")
+                    }
+                    Some(false) => tracing::info!("SIGUSR2: debug log off"),
+                    None => tracing::warn!("SIGUSR2: the log level cannot be changed"),
+                }
+                Sig::Usr2
+            }
             other => other,
         }
     }
 }
 
-/// SIGTERM and SIGINT unmount; SIGHUP reopens the log file (for logrotate); SIGUSR1 reports
-/// the counters (log and --stats-file).
+/// SIGTERM and SIGINT unmount (telling systemd `STOPPING=1` first, when it started the
+/// daemon); SIGHUP reopens the log file (for logrotate); SIGUSR1 reports the counters (log
+/// and --stats-file); SIGUSR2 toggles the debug log.
 ///
 /// A busy mount (a file still open in it) is not detached at once, as it was until
 /// December: its users would lose the mount from under them. The plain unmount is retried
 /// each second until the last file closes, and a second SIGTERM or SIGINT in the meantime
 /// detaches it lazily and ends the daemon at once (open files then fail with ENOTCONN, and
 /// the mount disappears when they are closed).
-pub async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
+pub async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>, systemd: Option<Arc<Notifier>>) {
     let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -79,11 +95,14 @@ pub async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
     loop {
         match signals.next().await {
             Sig::Stop => break,
-            Sig::Hup => {}
+            Sig::Hup | Sig::Usr2 => {}
             Sig::Usr1 => stats.report("request counters"),
         }
     }
     tracing::info!("signal received: unmounting");
+    if let Some(systemd) = &systemd {
+        let _ = systemd.stopping();
+    }
     if unmount(&mountpoint, "-u") {
         return;
     }
@@ -97,7 +116,7 @@ pub async fn on_signals(mountpoint: PathBuf, stats: Arc<Stats>) {
             _ = retry.tick() => if unmount(&mountpoint, "-u") { return },
             sig = signals.next() => match sig {
                 Sig::Stop => force_exit(&mountpoint, &stats),
-                Sig::Hup => {}
+                Sig::Hup | Sig::Usr2 => {}
                 Sig::Usr1 => stats.report("request counters"),
             },
         }

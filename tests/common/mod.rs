@@ -397,3 +397,32 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The README's "Daily use" profile, word for word, with the emulator's ids and a password
+/// file of the test's own put in for the example ones.
+pub fn readme_profile(emu: &Emulator, password_file: &Path) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n# ~/.config/cognito-s3fs/config.toml\n")
+        .expect("README has the Daily use profile");
+    let block = &readme[start + "```toml\n".len()..];
+    let mut profile = block[..block.find("```").unwrap()].to_owned();
+    let swaps = [
+        ("\"eu-west-1_AbCdEf123\"", emu.get("user_pool_id")),
+        ("\"1example23456789\"", emu.get("client_id")),
+        (
+            "\"eu-west-1:0f2a4b1c-1111-2222-3333-444455556666\"",
+            emu.get("identity_pool_id"),
+        ),
+        ("\"eu-west-1\"", emu.get("region")),
+        (
+            "\"/home/alice/.config/cognito-s3fs/alice.password\"",
+            password_file.to_str().unwrap().to_owned(),
+        ),
+    ];
+    for (example, real) in swaps {
+        assert!(profile.contains(example), "README profile lost {example}");
+        profile = profile.replace(example, &format!("{real:?}"));
+    }
+    profile
+}
