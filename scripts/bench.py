@@ -56,7 +56,7 @@ MIB = 1 << 20
 BIG, MID, SMALL = "big/1GiB.bin", "mid/256MiB.bin", "small"
 LISTS = {"1k": 1000, "10k": 10_000, "100k": 100_000}
 
-ALL_ROWS = ["seq", "multi", "rand", "small", "mount", "list"]
+ALL_ROWS = ["seq", "multi", "rand", "small", "tar", "mount", "list"]
 PEERS = ["s3fs", "rclone"] + (["mount-s3"] if MOUNT_S3 else [])
 ALL_SYSTEMS = ["direct", "cognito-s3fs"] + PEERS
 
@@ -428,8 +428,13 @@ def mounted_row(system, garage, row, rnd):
             bs = row[4:]
             res[row] = measured(garage, pid, lambda: fio_rand(f"{root}/{BIG}", bs))
         elif row == "small":
+            # LC_ALL=C: the glob's order is then S3's listing order (byte order).
             res["small"] = measured(garage, pid, lambda: timed(
-                ["sh", "-c", f"cat {root}/{SMALL}/* >/dev/null"]))
+                ["sh", "-c", f"cat {root}/{SMALL}/* >/dev/null"], env=dict(ENV, LC_ALL="C")))
+        elif row == "tar":
+            # Into a pipe, not to /dev/null: GNU tar writing to /dev/null reads no file at all.
+            res["tar"] = measured(garage, pid, lambda: timed(
+                ["sh", "-c", f"tar cf - -C {root} {SMALL} | cat >/dev/null"]))
         elif row.startswith("list"):
             n = row[4:]
             # The directory's path is resolved first, on every system alike, so that the
@@ -484,6 +489,9 @@ def direct_row(garage, row):
         # One GET at a time, as `cat` asks; and 16 in flight, the parallel limit.
         return {"small": go("small", f"{SMALL}/"),
                 "small16": go("small", f"{SMALL}/", "--concurrency", "16")}
+    if row == "tar":
+        # `tar` reads the same files one after another: the same baseline as `cat`.
+        return {"tar": go("small", f"{SMALL}/")}
     if row.startswith("list"):
         # No cache: "warm" is just the same listing again.
         return {f"{row}-{state}": go("list", f"list/{row[4:]}/", key="secs")

@@ -20,6 +20,7 @@ MEASUREMENTS = {
                  [("p50_ms", "p50", "ms"), ("p99_ms", "p99", "ms")]),
     "small": ("`cat` of 1,000 × 16 KiB files, cold", "s", False, []),
     "small16": ("the same 1,000 files, 16 GETs in flight (direct only)", "s", False, []),
+    "tar": ("`tar cf - ` of the same 1,000 files, into a pipe, cold", "s", False, []),
     "mount": ("mount command to usable mount", "s", False, []),
 }
 for _n in ("1k", "10k", "100k"):
@@ -213,7 +214,30 @@ def report(meta, systems, results):
                 "In the `ls -l` rows every mount has resolved the directory's path (a `stat`, "
                 "not counted) before the timed listing; for cognito-s3fs that costs one LIST "
                 "per path component (2 here), once per metadata TTL.", ""]
+    out += read_ahead_lines(results)
     return "\n".join(out)
+
+
+def read_ahead_lines(results):
+    """cognito-s3fs's small-file read-ahead in the small-file rows, from its stats line."""
+    lines = []
+    for n in ("small", "tar"):
+        rounds = [r for r in results.get(n, {}).get("cognito-s3fs", []) if r.get("daemon_stats")]
+        if not rounds:
+            continue
+        stats = [dict(kv.split("=", 1) for kv in r["daemon_stats"].split() if "=" in kv)
+                 for r in rounds]
+        med = {k: statistics.median(int(s.get(k, 0)) for s in stats)
+               for k in ("get", "get_bytes", "ahead_files", "ahead_bytes", "ahead_used_bytes",
+                         "ahead_wasted_bytes")}
+        read = 1000 * 16 * 1024
+        lines.append(f"- {MEASUREMENTS[n][0]}: cognito-s3fs sent {med['get']:.0f} GETs for "
+                     f"{med['get_bytes'] / 2**20:.1f} MiB; {med['ahead_files']:.0f} files "
+                     f"({med['ahead_bytes'] / 2**20:.1f} MiB) were fetched ahead of their open, "
+                     f"{med['ahead_wasted_bytes'] / 2**10:.0f} KiB never read "
+                     f"({100 * med['ahead_wasted_bytes'] / read:.1f}% of the files' bytes); "
+                     "medians over the rounds.")
+    return (["Small-file read-ahead:", ""] + lines + [""]) if lines else []
 
 
 if __name__ == "__main__":
