@@ -52,6 +52,7 @@ use parking_lot::Mutex;
 use super::data_cache::{Need, ObjectId, OnReady, Part};
 use super::dir::{DirListing, Entry};
 use super::inode::{ChildKind, Kind, Node};
+use super::kernel_copy::Pages;
 use super::names::{child_key, ValidName};
 use super::Fs;
 
@@ -511,7 +512,7 @@ impl Fs {
         let (Some(etag), Some(node)) = (&meta.etag, self.inodes.find(dir, &entry.name)) else {
             return false;
         };
-        self.pushes.kernel_may_hold(node.ino, etag)
+        self.kernel.pages(node.ino, Some(etag)) == Pages::This
     }
 
     /// Where `node` sits in its directory's cached listing, if that is fresh.

@@ -30,8 +30,8 @@
 //!    for every new part instead of recycled ones. Not while the object has an `O_DIRECT`
 //!    reader open, which bypasses the page cache and may still want them. (This used to
 //!    wait for a lone reader: four readers of one object then held all of it, 276 MiB.)
-//! 8. While an object has open readers, the cache remembers what it dropped because the
-//!    kernel has it, and prefetch skips those stretches: otherwise a reader whose window
+//! 8. While an object has open readers, the kernel's copy ([`KernelCopy`]) remembers what
+//!    this cache dropped because the kernel has it, and prefetch skips those stretches: otherwise a reader whose window
 //!    reaches into a stretch another reader has read fetches it again (measured: four
 //!    readers of quarters of one object fetched 318 MiB for 256). A demand still fetches
 //!    them: the kernel asks only for pages it no longer has.
@@ -46,7 +46,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 
-use super::stretches;
+use super::kernel_copy::KernelCopy;
 use crate::s3::{ObjectStore, StoreError};
 
 /// One version of one object.
@@ -106,17 +106,9 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         self.set_streaming(false);
-        let mut inner = self.cache.inner.lock();
-        if let Some(open) = inner.open.get_mut(&self.obj) {
-            open.readers -= 1;
-            open.direct -= usize::from(self.direct);
-            if open.readers == 0 {
-                inner.open.remove(&self.obj);
-                if self.obj.unversioned != 0 && inner.drop_finished(&self.obj) {
-                    drop(inner);
-                    self.cache.freed.notify_waiters();
-                }
-            }
+        let last = self.cache.kernel.reader_closed(&self.obj, self.direct);
+        if last && self.obj.unversioned != 0 && self.cache.inner.lock().drop_finished(&self.obj) {
+            self.cache.freed.notify_waiters();
         }
     }
 }
@@ -196,29 +188,14 @@ struct Inner {
     unread: LruCache<PartKey, u64>,
     /// Bytes of all parts, pending or finished.
     used: u64,
-    /// Objects with open readers.
-    open: HashMap<Arc<ObjectId>, Open>,
 }
-
-/// What the cache knows of an object while it has open readers.
-#[derive(Default)]
-struct Open {
-    readers: usize,
-    /// `O_DIRECT` readers among them.
-    direct: usize,
-    /// Stretches dropped because the kernel's page cache has them (subtlety 8), merged and
-    /// in order. Prefetch leaves them alone: another reader's window reaching into them
-    /// would fetch what the kernel holds. Forgotten with the last reader, or when there
-    /// are too many.
-    handed: Vec<Range<u64>>,
-}
-
-/// At most this many handed-over stretches are remembered per object.
-const MAX_HANDED: usize = 64;
 
 /// The shared cache of object bytes.
 pub struct DataCache {
     inner: Mutex<Inner>,
+    /// What the kernel's page cache holds, which this cache need not (subtleties 7 and 8).
+    /// Locked only under `inner`, or alone, never the other way round.
+    kernel: Arc<KernelCopy>,
     /// Open readers reading sequentially now, which share the read-ahead budget.
     streams: AtomicU64,
     freed: Notify,
@@ -233,16 +210,17 @@ enum Piece {
 }
 
 impl DataCache {
-    /// A cache holding at most `limit` bytes, fetched or in flight.
-    pub fn new(limit: u64) -> Arc<Self> {
+    /// A cache holding at most `limit` bytes, fetched or in flight, beside the kernel's
+    /// page cache as `kernel` knows it.
+    pub fn new(limit: u64, kernel: Arc<KernelCopy>) -> Arc<Self> {
         Arc::new(DataCache {
             inner: Mutex::new(Inner {
                 objects: HashMap::new(),
                 lru: LruCache::unbounded(),
                 unread: LruCache::unbounded(),
                 used: 0,
-                open: HashMap::new(),
             }),
+            kernel,
             streams: AtomicU64::new(0),
             freed: Notify::new(),
             limit: limit.max(1),
@@ -253,12 +231,7 @@ impl DataCache {
     /// A reader of `obj`; `direct` for an `O_DIRECT` one, counted until it is dropped.
     pub fn reader(self: &Arc<Self>, obj: ObjectId, direct: bool) -> Reader {
         let obj = Arc::new(obj);
-        {
-            let mut inner = self.inner.lock();
-            let open = inner.open.entry(obj.clone()).or_default();
-            open.readers += 1;
-            open.direct += usize::from(direct);
-        }
+        self.kernel.reader_opened(&obj, direct);
         Reader {
             obj,
             cache: self.clone(),
@@ -375,7 +348,7 @@ impl DataCache {
                 }
                 Piece::Gap(gap) => {
                     let gaps = match need {
-                        Need::Prefetch => inner.not_handed(obj, gap),
+                        Need::Prefetch => self.kernel.not_held(obj, gap),
                         Need::Demand => vec![gap],
                     };
                     for gap in gaps {
@@ -461,7 +434,7 @@ impl DataCache {
             return;
         }
         let mut inner = self.inner.lock();
-        if reader.direct || inner.open.get(&reader.obj).is_some_and(|o| o.direct > 0) {
+        if reader.direct || !self.kernel.caches_for_all(&reader.obj) {
             return;
         }
         let Some(parts) = inner.objects.get(&reader.obj) else {
@@ -478,7 +451,7 @@ impl DataCache {
             return;
         }
         for (start, len) in done {
-            if inner.drop_held_by_kernel(&reader.obj, start..start + len) {
+            if self.drop_held_by_kernel(&mut inner, &reader.obj, start..start + len) {
                 self.stats.released_bytes.fetch_add(len, Ordering::Relaxed);
             }
         }
@@ -495,7 +468,7 @@ impl DataCache {
             .get(obj)
             .and_then(|parts| parts.get(&part.start))
             .is_some_and(|p| Arc::ptr_eq(p, part));
-        if !here || !inner.drop_held_by_kernel(obj, part.start..part.end()) {
+        if !here || !self.drop_held_by_kernel(&mut inner, obj, part.start..part.end()) {
             return;
         }
         self.stats
@@ -503,6 +476,30 @@ impl DataCache {
             .fetch_add(part.len, Ordering::Relaxed);
         drop(inner);
         self.freed.notify_waiters();
+    }
+
+    /// Drops the finished part of `obj` that is `range`, which the kernel's page cache
+    /// holds now, and tells the kernel's copy (subtlety 8). False when it is not a finished
+    /// part here (pending, or gone already).
+    fn drop_held_by_kernel(
+        &self,
+        inner: &mut Inner,
+        obj: &Arc<ObjectId>,
+        range: Range<u64>,
+    ) -> bool {
+        let key = (obj.clone(), range.start);
+        if inner
+            .lru
+            .pop(&key)
+            .or_else(|| inner.unread.pop(&key))
+            .is_none()
+        {
+            return false;
+        }
+        inner.remove(obj, range.start);
+        inner.used -= range.end - range.start;
+        self.kernel.handed(obj, range);
+        true
     }
 
     fn finish(&self, obj: &Arc<ObjectId>, part: &Arc<Part>, result: Result<Bytes, StoreError>) {
@@ -589,43 +586,6 @@ impl Inner {
             pieces.push(Piece::Gap(at..range.end));
         }
         pieces
-    }
-
-    /// Drops the finished part of `obj` that is `range`, which the kernel's page cache
-    /// holds now, and remembers that (subtlety 8). False when it is not a finished part
-    /// here (pending, or gone already).
-    fn drop_held_by_kernel(&mut self, obj: &Arc<ObjectId>, range: Range<u64>) -> bool {
-        let key = (obj.clone(), range.start);
-        if self
-            .lru
-            .pop(&key)
-            .or_else(|| self.unread.pop(&key))
-            .is_none()
-        {
-            return false;
-        }
-        self.remove(obj, range.start);
-        self.used -= range.end - range.start;
-        self.handed(obj, range);
-        true
-    }
-
-    /// Remembers that the kernel holds `range` of `obj`, while it has open readers.
-    fn handed(&mut self, obj: &Arc<ObjectId>, range: Range<u64>) {
-        let Some(open) = self.open.get_mut(obj) else {
-            return;
-        };
-        let list = &mut open.handed;
-        stretches::merge(list, range);
-        if list.len() > MAX_HANDED {
-            list.clear();
-        }
-    }
-
-    /// `gap` of `obj` without what the kernel holds.
-    fn not_handed(&self, obj: &ObjectId, gap: Range<u64>) -> Vec<Range<u64>> {
-        let handed = self.open.get(obj).map_or(&[][..], |o| &o.handed[..]);
-        stretches::outside(gap, handed)
     }
 
     /// Drops the finished parts of `obj`, which no reader will ask for again. Parts still

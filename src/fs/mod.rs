@@ -20,6 +20,7 @@ pub mod data_cache;
 pub mod dir;
 pub mod error;
 pub mod inode;
+pub mod kernel_copy;
 pub mod list_guard;
 pub mod names;
 pub mod push;
@@ -61,12 +62,13 @@ use data_cache::{DataCache, ObjectId};
 use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
+use kernel_copy::KernelCopy;
 use list_guard::ListBound;
 use names::ValidName;
 use push::{PageSink, Pushes};
 use quiet::Quiet;
-use read::OpenFile;
 pub use read::ReadConfig;
+use read::{OpenFile, ReadPath};
 pub use stream::DirEntry;
 use stream::DirStream;
 
@@ -136,9 +138,11 @@ pub struct Fs {
     ahead: Arc<SmallFiles>,
     /// `config.read`, fitted to the block cache once.
     read_config: ReadConfig,
-    /// Hands fetched parts to the kernel's page cache; knows the ETag each file had when it
-    /// was last opened, to keep that cache across opens.
+    /// Hands fetched parts to the kernel's page cache.
     pushes: Pushes,
+    /// What the kernel's page cache holds: the ETag each file had when it was last opened,
+    /// to keep that cache across opens, and what the block cache let go to it.
+    kernel: Arc<KernelCopy>,
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
@@ -150,12 +154,14 @@ pub struct Fs {
 
 impl Fs {
     pub fn new(store: Arc<dyn ObjectStore>, config: FsConfig) -> Self {
-        let data = DataCache::new(config.max_cache_memory);
+        let kernel = KernelCopy::new();
+        let data = DataCache::new(config.max_cache_memory, kernel.clone());
         Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
             list_bound: ListBound::for_entries(config.max_cached_entries),
-            pushes: Pushes::new(data.clone()),
+            pushes: Pushes::new(data.clone(), kernel.clone()),
+            kernel,
             ahead: SmallFiles::new(
                 config.ahead,
                 config.read.whole_object_below,
@@ -398,7 +404,7 @@ impl Fs {
     /// The kernel gave back `n` references to `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
         if let Some(node) = self.inodes.forget(ino, n) {
-            self.pushes.forgot(ino);
+            self.kernel.forgot(ino);
             if node.is_dir() {
                 self.dirs.remove(ino);
             }
@@ -456,7 +462,13 @@ impl Fs {
             .get(&fh)
             .cloned()
             .ok_or(FsError::BadHandle)?;
-        file.read(&self.data, &self.store, &self.pushes, offset, size)
+        let path = ReadPath {
+            cache: &self.data,
+            store: &self.store,
+            pushes: &self.pushes,
+            kernel: &self.kernel,
+        };
+        file.read(&path, offset, size)
             .await
             .inspect_err(|err| {
                 let Some(similar) = self.quiet_reads.admit(err.kind(), Instant::now()) else {
@@ -478,6 +490,11 @@ impl Fs {
     #[cfg(test)]
     pub fn pushes(&self) -> &Pushes {
         &self.pushes
+    }
+
+    #[cfg(test)]
+    pub fn kernel_copy(&self) -> &KernelCopy {
+        &self.kernel
     }
 
     /// The shared cache of object bytes.

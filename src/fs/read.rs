@@ -58,8 +58,8 @@ use parking_lot::Mutex;
 
 use super::data_cache::{DataCache, Need, Part, Reader};
 use super::error::FsError;
+use super::kernel_copy::{HandleCopy, KernelCopy, Pages};
 use super::push::Pushes;
-use super::stretches;
 use crate::s3::ObjectStore;
 
 /// The block size of the servers that store objects in blocks (Garage: 1 MiB). Sequential
@@ -145,17 +145,26 @@ impl ReadConfig {
     }
 }
 
+/// What every open file reads through.
+pub struct ReadPath<'a> {
+    pub cache: &'a Arc<DataCache>,
+    pub store: &'a Arc<dyn ObjectStore>,
+    pub pushes: &'a Pushes,
+    pub kernel: &'a KernelCopy,
+}
+
 /// An open file.
 pub struct OpenFile {
     ino: u64,
     reader: Reader,
-    /// Whether the kernel's page cache keeps what this handle reads (not `O_DIRECT`).
-    kernel_caches: bool,
+    /// What the kernel got from this handle's replies and keeps.
+    copy: HandleCopy,
     config: ReadConfig,
     pattern: Mutex<Pattern>,
 }
 
 /// How the file has been read so far.
+#[derive(Default)]
 struct Pattern {
     reads: u64,
     /// Where the last read ended.
@@ -165,26 +174,7 @@ struct Pattern {
     window: u64,
     /// What this reader has told the cache it has passed.
     released_to: u64,
-    /// The stretches read so far, merged and in order; `None` once there are too many to
-    /// keep track of (a random reader), which keeps everything at close.
-    delivered: Option<Vec<Range<u64>>>,
 }
-
-impl Default for Pattern {
-    fn default() -> Self {
-        Pattern {
-            reads: 0,
-            next: 0,
-            ahead_to: 0,
-            window: 0,
-            released_to: 0,
-            delivered: Some(Vec::new()),
-        }
-    }
-}
-
-/// At most this many separate stretches are tracked per open file.
-const MAX_DELIVERED: usize = 16;
 
 /// The fetches one read needs.
 struct Plan {
@@ -270,30 +260,6 @@ impl Pattern {
         }
     }
 
-    /// Notes that `range` went to the kernel.
-    fn delivered(&mut self, range: Range<u64>) {
-        let Some(list) = self.delivered.as_mut() else {
-            return;
-        };
-        stretches::merge(list, range);
-        if list.len() > MAX_DELIVERED {
-            self.delivered = None;
-        }
-    }
-
-    /// The stretches that went to the kernel and reach into `range`, cut at its end but not
-    /// at its start, so that a part begun before `range` counts as read only if it was read
-    /// from its start; none when that is not tracked.
-    fn delivered_within(&self, range: &Range<u64>) -> Vec<Range<u64>> {
-        self.delivered
-            .iter()
-            .flatten()
-            .filter(|d| d.end > range.start)
-            .map(|d| d.start..d.end.min(range.end))
-            .filter(|r| !r.is_empty())
-            .collect()
-    }
-
     /// A prefetch stopped short for lack of memory: ask again on a later read.
     fn fell_short(&mut self, reached: u64) {
         self.ahead_to = self.ahead_to.min(reached);
@@ -306,7 +272,7 @@ impl OpenFile {
         OpenFile {
             ino,
             reader,
-            kernel_caches,
+            copy: HandleCopy::new(kernel_caches),
             config,
             pattern: Mutex::new(Pattern::default()),
         }
@@ -328,44 +294,42 @@ impl OpenFile {
     }
 
     /// Up to `len` bytes at `offset`; fewer only at the end of the file. What it fetches
-    /// goes on to the kernel's page cache through `pushes` (unless `O_DIRECT`).
-    pub async fn read(
-        &self,
-        cache: &Arc<DataCache>,
-        store: &Arc<dyn ObjectStore>,
-        pushes: &Pushes,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, FsError> {
+    /// goes on to the kernel's page cache through `path.pushes` (unless `O_DIRECT`).
+    pub async fn read(&self, path: &ReadPath<'_>, offset: u64, len: u32) -> Result<Bytes, FsError> {
+        let ReadPath {
+            cache,
+            store,
+            pushes,
+            kernel,
+        } = path;
         let size = self.reader.obj.size;
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
         // Its reply would land in the page cache the newer version's readers share.
-        if self.kernel_caches && pushes.superseded(self.ino, self.reader.obj.etag.as_ref()) {
+        let kernel_caches = self.copy.kernel_caches();
+        if kernel_caches && kernel.pages(self.ino, self.reader.obj.etag.as_ref()) == Pages::Another
+        {
             return Err(FsError::Superseded);
         }
         let end = size.min(offset + len as u64);
         // Were this read sequential, the readers sharing the read-ahead budget.
         let streams = cache.streams() + u64::from(!self.reader.is_streaming());
         let config = self.config.shared_by(streams, cache.limit());
-        let (plan, passed) = {
+        let plan = {
             let mut pattern = self.pattern.lock();
             let plan = pattern.plan(offset, end, size, &config);
             self.reader.set_streaming(plan.kind == ReadKind::Sequential);
-            let passed = match &plan.passed {
-                Some(range) if self.kernel_caches => pattern.delivered_within(range),
-                _ => Vec::new(),
-            };
-            (plan, passed)
+            plan
         };
-        for range in passed {
+        let passed = plan.passed.as_ref().map(|r| self.copy.within(r));
+        for range in passed.into_iter().flatten() {
             cache.passed(&self.reader, range);
         }
         // Only a random read's block goes on to the page cache: the kernel's own read-ahead
         // asks for a sequential reader's parts anyway, and stores there cost more CPU than
         // they save (subtlety 10).
-        let target = (self.kernel_caches && plan.kind == ReadKind::Random)
+        let target = (kernel_caches && plan.kind == ReadKind::Random)
             .then(|| pushes.target(self.ino, offset..end))
             .flatten();
         let (parts, _) = cache
@@ -388,18 +352,14 @@ impl OpenFile {
             }
         }
         let bytes = self.assemble(&parts, offset..end).await?;
-        self.pattern.lock().delivered(offset..end);
+        self.copy.replied(offset..end);
         Ok(bytes)
     }
 
     /// Drops from `cache` what the kernel got whole from this handle (subtlety 8). Called
     /// when the file is closed.
     pub fn closed(&self, cache: &DataCache) {
-        if !self.kernel_caches {
-            return;
-        }
-        let delivered = self.pattern.lock().delivered.take();
-        for range in delivered.into_iter().flatten() {
+        for range in self.copy.closed() {
             cache.passed(&self.reader, range);
         }
     }
@@ -440,25 +400,5 @@ impl OpenFile {
             );
             FsError::store(context, e)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delivered_stretches_merge_in_any_order_and_too_many_are_given_up() {
-        let mut p = Pattern::default();
-        for r in [(10, 20), (30, 40), (20, 30), (0, 5), (5, 10), (50, 60)] {
-            p.delivered(r.0..r.1);
-        }
-        assert_eq!(p.delivered, Some(vec![0..40, 50..60]));
-        p.delivered(35..55);
-        assert_eq!(p.delivered, Some(vec![Range { start: 0, end: 60 }]));
-        for i in 0..MAX_DELIVERED as u64 {
-            p.delivered(100 + 10 * i..105 + 10 * i);
-        }
-        assert_eq!(p.delivered, None, "a random reader is not tracked");
     }
 }
