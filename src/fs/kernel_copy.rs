@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::data_cache::ObjectId;
+use super::object::ObjectId;
 use super::stretches;
 
 /// At most this many separate stretches are tracked per open handle (subtlety 3).

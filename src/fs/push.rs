@@ -44,8 +44,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, ObjectId, OnReady, Part};
+use super::data_cache::{DataCache, OnReady};
 use super::kernel_copy::KernelCopy;
+use super::object::ObjectId;
+use super::part::Part;
 
 /// The kernel's page cache, as far as pushing bytes into it goes.
 pub trait PageSink: Send + Sync {

@@ -56,9 +56,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, Need, Part, Reader};
+use super::data_cache::{DataCache, Need, Reader};
 use super::error::FsError;
 use super::kernel_copy::{HandleCopy, KernelCopy, Pages};
+use super::part::Part;
 use super::push::Pushes;
 use crate::s3::ObjectStore;
 
