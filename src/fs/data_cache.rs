@@ -256,17 +256,8 @@ impl DataCache {
         let obj = &reader.obj;
         let mut inner = self.inner.lock();
         let pieces = inner.index.pieces(obj, range.clone());
-        for piece in &pieces {
-            if let Piece::Have(part) = piece {
-                // Touched first so that making room below evicts other parts before these.
-                let id = PartId {
-                    obj: obj.clone(),
-                    start: part.start,
-                };
-                let first = ask.need == Need::Demand && part.mark_read();
-                inner.budget.asked(&id, first);
-            }
-        }
+        // Touched first so that making room below evicts other parts before these.
+        inner.touch(obj, &pieces, ask.need);
         for piece in pieces {
             match piece {
                 Piece::Have(part) => {
@@ -274,33 +265,49 @@ impl DataCache {
                     out.push(part);
                 }
                 Piece::Gap(gap) => {
-                    let gaps = match ask.need {
-                        Need::Prefetch => self.kernel.not_held(obj, gap),
-                        Need::Demand => vec![gap],
-                    };
-                    for gap in gaps {
-                        let mut at = gap.start;
-                        while at < gap.end {
-                            // On a grid of `unit`: a server that stores objects in blocks
-                            // (Garage: 1 MiB) then reads each block for one GET only.
-                            let len = gap.end.min((at / ask.unit + 1) * ask.unit) - at;
-                            if !self.make_room(&mut inner, len, ask.need) {
-                                return at;
-                            }
-                            out.push(self.start_fetch(
-                                &mut inner,
-                                store,
-                                reader,
-                                at..at + len,
-                                ask,
-                            ));
-                            at += len;
+                    for gap in self.to_fetch(obj, gap, ask.need) {
+                        if let Some(at) = self.fetch_gap(&mut inner, store, reader, gap, ask, out) {
+                            return at;
                         }
                     }
                 }
             }
         }
         range.end
+    }
+
+    /// The pieces of `gap` of `obj` to fetch: all of it for a demand, only what the kernel
+    /// does not hold for a prefetch (subtlety 7).
+    fn to_fetch(&self, obj: &ObjectId, gap: Range<u64>, need: Need) -> Vec<Range<u64>> {
+        match need {
+            Need::Prefetch => self.kernel.not_held(obj, gap),
+            Need::Demand => vec![gap],
+        }
+    }
+
+    /// Starts the GETs of `gap`, cut on a grid of `ask.unit`, while memory allows, adding
+    /// their parts to `out`. Where it stopped for lack of memory, if it did.
+    fn fetch_gap(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        store: &Arc<dyn ObjectStore>,
+        reader: &Reader,
+        gap: Range<u64>,
+        ask: &Ask,
+        out: &mut Vec<Arc<Part>>,
+    ) -> Option<u64> {
+        let mut at = gap.start;
+        while at < gap.end {
+            // On a grid of `unit`: a server that stores objects in blocks (Garage: 1 MiB)
+            // then reads each block for one GET only.
+            let len = gap.end.min((at / ask.unit + 1) * ask.unit) - at;
+            if !self.make_room(inner, len, ask.need) {
+                return Some(at);
+            }
+            out.push(self.start_fetch(inner, store, reader, at..at + len, ask));
+            at += len;
+        }
+        None
     }
 
     /// Evicts finished parts until `len` more bytes fit: parts already read first, then, for
@@ -427,6 +434,21 @@ impl DataCache {
 }
 
 impl Inner {
+    /// A reader asks for the parts among `pieces`: they go to the front of the eviction
+    /// order, and a demand marks them read.
+    fn touch(&mut self, obj: &Arc<ObjectId>, pieces: &[Piece], need: Need) {
+        for piece in pieces {
+            if let Piece::Have(part) = piece {
+                let id = PartId {
+                    obj: obj.clone(),
+                    start: part.start,
+                };
+                let first = need == Need::Demand && part.mark_read();
+                self.budget.asked(&id, first);
+            }
+        }
+    }
+
     /// Drops the finished parts of `obj`, which no reader will ask for again. Parts still
     /// in flight are evicted like any other once they finish. Whether any went.
     fn drop_finished(&mut self, obj: &Arc<ObjectId>) -> bool {

@@ -56,7 +56,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, Need, Reader};
+use super::data_cache::{DataCache, Need, OnReady, Reader};
 use super::error::FsError;
 use super::kernel_copy::{HandleCopy, KernelCopy, Pages};
 use super::part::Part;
@@ -201,6 +201,7 @@ enum ReadKind {
 }
 
 impl Pattern {
+    /// What the read of `offset..end` of an object of `size` bytes fetches (subtleties 2-5).
     fn plan(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
         let first = self.reads == 0;
         self.reads += 1;
@@ -213,58 +214,91 @@ impl Pattern {
                 kind: ReadKind::Whole,
             };
         }
-        let slack = c.slack(self.window > 0);
-        let sequential =
-            !first && offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack);
-        if !sequential {
-            let extra = if offset == 0 {
-                c.first_window
-            } else {
-                c.random_readahead
-            };
-            // Aligned to the read-ahead, so that a 4 KiB read never spans two of a server's
-            // blocks that the read itself does not.
-            let extra = extra.max(1);
-            let start = offset / extra * extra;
-            let demand = start..size.min(end.max(start + extra).next_multiple_of(extra));
-            (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
-            self.released_to = demand.start;
-            return Plan {
-                demand,
-                unit: c.part_size,
-                prefetch: None,
-                passed: None,
-                kind: ReadKind::Random,
-            };
+        if !first && self.continues(offset, c) {
+            self.sequential(offset, end, size, c)
+        } else {
+            self.random(offset, end, size, c)
         }
+    }
+
+    /// Whether a read at `offset` continues the run so far (subtlety 2).
+    fn continues(&self, offset: u64, c: &ReadConfig) -> bool {
+        let slack = c.slack(self.window > 0);
+        offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack)
+    }
+
+    /// A random read: its block, and the window starts over (subtlety 4).
+    fn random(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
+        let demand = random_block(offset, end, size, c);
+        (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
+        self.released_to = demand.start;
+        Plan {
+            demand,
+            unit: c.part_size,
+            prefetch: None,
+            passed: None,
+            kind: ReadKind::Random,
+        }
+    }
+
+    /// A sequential read: the window grows, the parts ahead of it start, and what the
+    /// reader left behind is passed (subtleties 3 and 7).
+    fn sequential(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
         self.next = self.next.max(end);
         self.window = (self.window * 2).clamp(c.first_window, c.max_window());
         // Not below the grid while the window grows: a run that starts with reads smaller
         // than a server's block would otherwise have it read that block for each of them.
         let unit = c.part_size.min(self.window.max(GRID));
+        let prefetch = self.extend_ahead(offset, end, size, unit);
+        // Late reads come at most `late_reads` behind; the page cache serves any seek back.
+        let passed = self.release_to(offset.saturating_sub(c.late_reads));
+        Plan {
+            demand: offset..end,
+            unit,
+            prefetch,
+            passed,
+            kind: ReadKind::Sequential,
+        }
+    }
+
+    /// Moves what is asked for ahead to the window past `offset`, in whole `unit`s; the
+    /// stretch newly asked for, if any.
+    fn extend_ahead(&mut self, offset: u64, end: u64, size: u64, unit: u64) -> Option<Range<u64>> {
         let from = self.ahead_to.max(end);
         let mut to = from;
         while to < size && to < offset + self.window {
             to = size.min((to / unit + 1) * unit);
         }
         self.ahead_to = to;
-        // Late reads come at most `late_reads` behind; the page cache serves any seek back.
-        let behind = offset.saturating_sub(c.late_reads);
+        (to > from).then_some(from..to)
+    }
+
+    /// The reader is done with everything before `behind`; the stretch newly passed, if any.
+    fn release_to(&mut self, behind: u64) -> Option<Range<u64>> {
         let passed = (behind > self.released_to).then_some(self.released_to..behind);
         self.released_to = self.released_to.max(behind);
-        Plan {
-            demand: offset..end,
-            unit,
-            prefetch: (to > from).then_some(from..to),
-            passed,
-            kind: ReadKind::Sequential,
-        }
+        passed
     }
 
     /// A prefetch stopped short for lack of memory: ask again on a later read.
     fn fell_short(&mut self, reached: u64) {
         self.ahead_to = self.ahead_to.min(reached);
     }
+}
+
+/// The block a random read of `offset..end` fetches: aligned to the random read-ahead (the
+/// first window at the start of the file), at least the read itself, within `size`.
+fn random_block(offset: u64, end: u64, size: u64, c: &ReadConfig) -> Range<u64> {
+    let extra = if offset == 0 {
+        c.first_window
+    } else {
+        c.random_readahead
+    };
+    // Aligned to the read-ahead, so that a 4 KiB read never spans two of a server's
+    // blocks that the read itself does not.
+    let extra = extra.max(1);
+    let start = offset / extra * extra;
+    start..size.min(end.max(start + extra).next_multiple_of(extra))
 }
 
 impl OpenFile {
@@ -297,45 +331,57 @@ impl OpenFile {
     /// Up to `len` bytes at `offset`; fewer only at the end of the file. What it fetches
     /// goes on to the kernel's page cache through `path.pushes` (unless `O_DIRECT`).
     pub async fn read(&self, path: &ReadPath<'_>, offset: u64, len: u32) -> Result<Bytes, FsError> {
-        let ReadPath {
-            cache,
-            store,
-            pushes,
-            kernel,
-        } = path;
         let size = self.reader.obj.size;
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
-        // Its reply would land in the page cache the newer version's readers share.
-        let kernel_caches = self.copy.kernel_caches();
-        if kernel_caches && kernel.pages(self.ino, self.reader.obj.etag.as_ref()) == Pages::Another
-        {
+        self.check_version(path.kernel)?;
+        let end = size.min(offset + len as u64);
+        let plan = self.plan(path.cache, offset, end);
+        if let Some(passed) = &plan.passed {
+            self.release_passed(path.cache, passed);
+        }
+        let parts = self.fetch(path, plan, offset..end).await;
+        let bytes = self.assemble(&parts, offset..end).await?;
+        self.copy.replied(offset..end);
+        Ok(bytes)
+    }
+
+    /// ESTALE once the file was opened with another ETag: the reply would land in the page
+    /// cache the newer version's readers share (push subtlety 7).
+    fn check_version(&self, kernel: &KernelCopy) -> Result<(), FsError> {
+        let etag = self.reader.obj.etag.as_ref();
+        if self.copy.kernel_caches() && kernel.pages(self.ino, etag) == Pages::Another {
             return Err(FsError::Superseded);
         }
-        let end = size.min(offset + len as u64);
-        // Were this read sequential, the readers sharing the read-ahead budget.
+        Ok(())
+    }
+
+    /// Plans the read of `offset..end` with the read-ahead it would share were it
+    /// sequential, and counts this reader among the sequential ones if it is (subtlety 9).
+    fn plan(&self, cache: &DataCache, offset: u64, end: u64) -> Plan {
         let streams = cache.streams() + u64::from(!self.reader.is_streaming());
         let config = self.config.shared_by(streams, cache.limit());
-        let plan = {
-            let mut pattern = self.pattern.lock();
-            let plan = pattern.plan(offset, end, size, &config);
-            self.reader.set_streaming(plan.kind == ReadKind::Sequential);
-            plan
-        };
-        let passed = plan.passed.as_ref().map(|r| self.copy.within(r));
-        for range in passed.into_iter().flatten() {
+        let mut pattern = self.pattern.lock();
+        let plan = pattern.plan(offset, end, self.reader.obj.size, &config);
+        self.reader.set_streaming(plan.kind == ReadKind::Sequential);
+        plan
+    }
+
+    /// Drops from `cache` what the kernel got whole from this handle of `passed` (subtlety 7).
+    fn release_passed(&self, cache: &DataCache, passed: &Range<u64>) {
+        for range in self.copy.within(passed) {
             cache.passed(&self.reader, range);
         }
-        // Only a random read's block goes on to the page cache: the kernel's own read-ahead
-        // asks for a sequential reader's parts anyway, and stores there cost more CPU than
-        // they save (subtlety 10).
-        let target = (kernel_caches && plan.kind == ReadKind::Random)
-            .then(|| pushes.target(self.ino, offset..end))
-            .flatten();
-        let (parts, _) = cache
+    }
+
+    /// Waits for the parts of `plan`'s demand and starts its prefetch.
+    async fn fetch(&self, path: &ReadPath<'_>, plan: Plan, read: Range<u64>) -> Vec<Arc<Part>> {
+        let target = self.push_target(path.pushes, plan.kind, read);
+        let (parts, _) = path
+            .cache
             .parts(
-                store,
+                path.store,
                 &self.reader,
                 plan.demand,
                 plan.unit,
@@ -344,17 +390,30 @@ impl OpenFile {
             )
             .await;
         if let Some(ahead) = plan.prefetch {
-            let want = ahead.end;
-            let (_, reached) = cache
-                .parts(store, &self.reader, ahead, plan.unit, Need::Prefetch, None)
-                .await;
-            if reached < want {
-                self.pattern.lock().fell_short(reached);
-            }
+            self.prefetch(path, ahead, plan.unit).await;
         }
-        let bytes = self.assemble(&parts, offset..end).await?;
-        self.copy.replied(offset..end);
-        Ok(bytes)
+        parts
+    }
+
+    /// Where a read's block goes once fetched. Only a random read's goes on to the page
+    /// cache: the kernel's own read-ahead asks for a sequential reader's parts anyway, and
+    /// stores there cost more CPU than they save (subtlety 10).
+    fn push_target(&self, pushes: &Pushes, kind: ReadKind, read: Range<u64>) -> Option<OnReady> {
+        (self.copy.kernel_caches() && kind == ReadKind::Random)
+            .then(|| pushes.target(self.ino, read))
+            .flatten()
+    }
+
+    /// Starts fetching `ahead`; what lack of memory left out is asked for again later.
+    async fn prefetch(&self, path: &ReadPath<'_>, ahead: Range<u64>, unit: u64) {
+        let want = ahead.end;
+        let (_, reached) = path
+            .cache
+            .parts(path.store, &self.reader, ahead, unit, Need::Prefetch, None)
+            .await;
+        if reached < want {
+            self.pattern.lock().fell_short(reached);
+        }
     }
 
     /// Drops from `cache` what the kernel got whole from this handle (subtlety 8). Called
