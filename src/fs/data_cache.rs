@@ -1,8 +1,8 @@
 //! The block cache: object bytes shared by every open file, under one memory bound.
 //!
-//! Its jobs each have a type of their own: where the parts are ([`PartIndex`]), what is
-//! counted against the bound and what goes first ([`MemoryBudget`]), the demands waiting
-//! for memory ([`FreedMemory`]), the GET behind a part ([`super::fetch`]), and what the
+//! Its jobs each have a type of their own: where the parts are (`PartIndex`), what is
+//! counted against the bound and what goes first (`MemoryBudget`), the demands waiting
+//! for memory (`FreedMemory`), the GET behind a part (`fetch.rs`), and what the
 //! kernel's page cache holds instead ([`KernelCopy`]). This file is the walk over a range
 //! that uses them, and the readers it counts.
 //!

@@ -23,12 +23,12 @@
 //!    the ETag is kept a second time, set before the old pages are dropped, behind a lock
 //!    nothing holds for long: [`KernelCopy::pages`] never waits.
 //! 3. Per handle ([`HandleCopy`]): the stretches its replies gave the kernel, merged; given
-//!    up past [`MAX_DELIVERED`] (a random reader), which keeps everything at close. An
+//!    up past `MAX_DELIVERED` (a random reader), which keeps everything at close. An
 //!    `O_DIRECT` handle gives the kernel nothing to keep.
 //! 4. Per object version with open readers: the stretches the block cache dropped because
 //!    the kernel holds them, so prefetch leaves them alone (another reader's window reaching
 //!    into them would fetch what the kernel holds). Forgotten with the last reader, or when
-//!    there are more than [`MAX_HANDED`]. While any of the readers is `O_DIRECT`, the kernel
+//!    there are more than `MAX_HANDED`. While any of the readers is `O_DIRECT`, the kernel
 //!    does not hold the bytes for every reader, and nothing is dropped on its account.
 
 use std::collections::HashMap;
