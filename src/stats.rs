@@ -133,7 +133,7 @@ mod tests {
         let stats = Stats::new(
             requests.clone(),
             cache,
-            DataCache::new(1 << 20),
+            DataCache::new(1 << 20, crate::fs::kernel_copy::KernelCopy::new()),
             Arc::default(),
             Some(path.clone()),
         );

@@ -49,10 +49,13 @@ use std::sync::{Arc, Weak};
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use super::data_cache::{Need, ObjectId, OnReady, Part};
+use super::data_cache::{Need, OnReady};
 use super::dir::{DirListing, Entry};
 use super::inode::{ChildKind, Kind, Node};
+use super::kernel_copy::Pages;
 use super::names::{child_key, ValidName};
+use super::object::ObjectId;
+use super::part::Part;
 use super::Fs;
 
 /// How far the small-file read-ahead may go.
@@ -511,7 +514,7 @@ impl Fs {
         let (Some(etag), Some(node)) = (&meta.etag, self.inodes.find(dir, &entry.name)) else {
             return false;
         };
-        self.pushes.kernel_may_hold(node.ino, etag)
+        self.kernel.pages(node.ino, Some(etag)) == Pages::This
     }
 
     /// Where `node` sits in its directory's cached listing, if that is fresh.

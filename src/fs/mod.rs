@@ -19,9 +19,15 @@ pub mod cache;
 pub mod data_cache;
 pub mod dir;
 pub mod error;
+mod fetch;
 pub mod inode;
+pub mod kernel_copy;
 pub mod list_guard;
+mod memory_budget;
 pub mod names;
+pub mod object;
+pub mod part;
+mod part_index;
 pub mod push;
 mod quiet;
 pub mod read;
@@ -58,16 +64,18 @@ use parking_lot::Mutex;
 
 use ahead::{AheadConfig, AheadStats, SmallFiles};
 use cache::{CacheStats, DirCache, NegativeCache};
-use data_cache::{DataCache, ObjectId};
+use data_cache::DataCache;
 use dir::{Decision, DirListing, HiddenLog};
 pub use error::FsError;
 use inode::{Inodes, Kind, Node, ROOT_INO};
+use kernel_copy::KernelCopy;
 use list_guard::ListBound;
 use names::ValidName;
+use object::ObjectId;
 use push::{PageSink, Pushes};
 use quiet::Quiet;
-use read::OpenFile;
 pub use read::ReadConfig;
+use read::{OpenFile, ReadPath};
 pub use stream::DirEntry;
 use stream::DirStream;
 
@@ -162,9 +170,11 @@ pub struct Fs {
     ahead: Arc<SmallFiles>,
     /// `config.read`, fitted to the block cache once.
     read_config: ReadConfig,
-    /// Hands fetched parts to the kernel's page cache; knows the ETag each file had when it
-    /// was last opened, to keep that cache across opens.
+    /// Hands fetched parts to the kernel's page cache.
     pushes: Pushes,
+    /// What the kernel's page cache holds: the ETag each file had when it was last opened,
+    /// to keep that cache across opens, and what the block cache let go to it.
+    kernel: Arc<KernelCopy>,
     dir_handles: Mutex<HashMap<u64, Arc<DirStream>>>,
     next_handle: AtomicU64,
     mount_time: SystemTime,
@@ -178,12 +188,14 @@ pub struct Fs {
 
 impl Fs {
     pub fn new(store: Arc<dyn ObjectStore>, config: FsConfig) -> Self {
-        let data = DataCache::new(config.max_cache_memory);
+        let kernel = KernelCopy::new();
+        let data = DataCache::new(config.max_cache_memory, kernel.clone());
         Fs {
             store,
             dirs: DirCache::new(config.max_cached_entries),
             list_bound: ListBound::for_entries(config.max_cached_entries),
-            pushes: Pushes::new(data.clone()),
+            pushes: Pushes::new(data.clone(), kernel.clone()),
+            kernel,
             ahead: SmallFiles::new(
                 config.ahead,
                 config.read.whole_object_below,
@@ -456,7 +468,7 @@ impl Fs {
     /// The kernel gave back `n` references to `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
         if let Some(node) = self.inodes.forget(ino, n) {
-            self.pushes.forgot(ino);
+            self.kernel.forgot(ino);
             if node.is_dir() {
                 self.dirs.remove(ino);
             }
@@ -514,7 +526,13 @@ impl Fs {
             .get(&fh)
             .cloned()
             .ok_or(FsError::BadHandle)?;
-        file.read(&self.data, &self.store, &self.pushes, offset, size)
+        let path = ReadPath {
+            cache: &self.data,
+            store: &self.store,
+            pushes: &self.pushes,
+            kernel: &self.kernel,
+        };
+        file.read(&path, offset, size)
             .await
             .inspect_err(|err| {
                 let Some(similar) = self.quiet_reads.admit(err.kind(), Instant::now()) else {
@@ -536,6 +554,11 @@ impl Fs {
     #[cfg(test)]
     pub fn pushes(&self) -> &Pushes {
         &self.pushes
+    }
+
+    #[cfg(test)]
+    pub fn kernel_copy(&self) -> &KernelCopy {
+        &self.kernel
     }
 
     /// The shared cache of object bytes.

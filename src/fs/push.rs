@@ -13,16 +13,10 @@
 //!    part waiting for its store stays in the cache, where reads find it and eviction may
 //!    take it like any other finished part.
 //! 2. A store must never land after the kernel dropped the file's pages for a newer version
-//!    of the object. (A new ETag gets a new inode, see the inode table's subtlety 2, so one
-//!    inode meets two versions only when one of them came without an ETag; the guards below
-//!    keep even that case right.) Each file has a version slot: the ETag it was last opened with, under
-//!    a lock of its own. A store holds the slot shared and checks the ETag; an open that
-//!    finds a new ETag holds it exclusively, records the ETag and has the kernel drop the
-//!    file's pages (an inode invalidation) before it answers. Either the store landed first
-//!    and is dropped with the rest, or it sees the new ETag and is skipped. An open running
-//!    beside it that finds the new ETag already recorded may keep the pages, as they are
-//!    gone. Stores of one file wait only for opens of that file. Objects without an ETag are
-//!    never stored.
+//!    of the object: it runs only while the kernel's pages are of the store's version, as
+//!    the kernel's copy ([`KernelCopy::holding`]) keeps them, and an open that finds a new
+//!    ETag has the kernel drop the file's pages (an inode invalidation) through
+//!    [`Pushes::opened`] before it answers. Objects without an ETag are never stored.
 //! 3. Only whole pages are stored (the object's last page may be short): the kernel does not
 //!    mark a partly written page up to date, and would read it again anyway.
 //! 4. The bytes the read asked for go to the kernel with its reply, and are not stored a
@@ -35,14 +29,13 @@
 //!    if there were no page cache to give it to. A store to an inode the kernel forgot is
 //!    taken as done (fuser reports it so): the part is dropped and costs a GET if read again.
 //! 7. Handles still open on the old ETag must not add old pages after the invalidation:
-//!    their reads check the ETag last opened, without waiting on the slot (a read may be
-//!    what an invalidation waits for), and fail with `ESTALE` once it changed
-//!    ([`Pushes::superseded`]). A read that passed the check before the change holds its
-//!    pages locked in the kernel, so the invalidation waits for its reply and drops it.
+//!    their reads ask the kernel's copy without waiting ([`KernelCopy::pages`]), and fail
+//!    with `ESTALE` once the pages are of another version. A read that passed the check
+//!    before the change holds its pages locked in the kernel, so the invalidation waits for
+//!    its reply and drops it.
 //! 8. The queue to the store thread is bounded; when it is full a part is not stored and
 //!    stays in the cache, within its bound, rather than waiting outside it.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -51,7 +44,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, ObjectId, OnReady, Part};
+use super::data_cache::{DataCache, OnReady};
+use super::kernel_copy::KernelCopy;
+use super::object::ObjectId;
+use super::part::Part;
 
 /// The kernel's page cache, as far as pushing bytes into it goes.
 pub trait PageSink: Send + Sync {
@@ -70,26 +66,10 @@ const PAGE: u64 = 4096;
 /// Stores waiting for the store thread at most; beyond it, parts stay in the cache.
 const QUEUE: usize = 256;
 
-/// What the kernel may hold of one file (subtleties 2 and 7).
-#[derive(Default)]
-struct Version {
-    /// The ETag the file was last opened with: stores hold it shared, an open that changes
-    /// it holds it exclusively until the kernel dropped the old pages.
-    opened: tokio::sync::RwLock<Option<Arc<str>>>,
-    /// The same ETag, set before the old pages are dropped, for reads, which must not wait.
-    latest: Mutex<Option<Arc<str>>>,
-}
-
+/// What the store thread works with.
 struct Shared {
-    /// The files opened since the kernel last forgot them.
-    versions: Mutex<HashMap<u64, Arc<Version>>>,
+    kernel: Arc<KernelCopy>,
     cache: Arc<DataCache>,
-}
-
-impl Shared {
-    fn version(&self, ino: u64) -> Option<Arc<Version>> {
-        self.versions.lock().get(&ino).cloned()
-    }
 }
 
 enum Work {
@@ -110,7 +90,7 @@ struct Job {
 }
 
 /// Stores parts into the page cache once a sink is attached; before that, and for tests
-/// that attach none, it only keeps track of versions.
+/// that attach none, it stores nothing.
 pub struct Pushes {
     shared: Arc<Shared>,
     queue: Mutex<Option<mpsc::SyncSender<Work>>>,
@@ -118,12 +98,9 @@ pub struct Pushes {
 }
 
 impl Pushes {
-    pub fn new(cache: Arc<DataCache>) -> Self {
+    pub fn new(cache: Arc<DataCache>, kernel: Arc<KernelCopy>) -> Self {
         Pushes {
-            shared: Arc::new(Shared {
-                versions: Mutex::new(HashMap::new()),
-                cache,
-            }),
+            shared: Arc::new(Shared { kernel, cache }),
             queue: Mutex::new(None),
             sink: OnceLock::new(),
         }
@@ -154,49 +131,17 @@ impl Pushes {
     /// was opened with before, so the kernel may keep the pages it has. When the ETag
     /// changed, the kernel has dropped the old pages by the time this returns.
     pub async fn opened(&self, ino: u64, etag: Option<&Arc<str>>) -> bool {
-        let version = self.shared.versions.lock().entry(ino).or_default().clone();
-        let same = |opened: &Option<Arc<str>>| etag.is_some() && opened.as_ref() == etag;
-        if same(&*version.opened.read().await) {
-            return true;
-        }
-        let mut opened = version.opened.write().await;
-        if same(&opened) {
-            // An open beside this one recorded it, and the old pages are gone.
-            return true;
-        }
-        let previous = std::mem::replace(&mut *opened, etag.cloned());
-        *version.latest.lock() = etag.cloned();
-        if let (Some(_), Some(sink)) = (previous, self.sink.get()) {
-            let sink = sink.clone();
+        let drop_pages = || async move {
+            let Some(sink) = self.sink.get().cloned() else {
+                return;
+            };
             let dropped = tokio::task::spawn_blocking(move || sink.invalidate(ino)).await;
             if let Ok(Err(e)) = dropped {
                 // The kernel still drops them as this open answers without keeping them.
                 tracing::debug!(error = %e, ino, "the kernel refused to drop a changed file's pages");
             }
-        }
-        false
-    }
-
-    /// True when `ino` was opened with an ETag other than `etag` since: a handle pinned to
-    /// `etag` must not add its pages to the kernel's (subtlety 7). Never waits.
-    pub fn superseded(&self, ino: u64, etag: Option<&Arc<str>>) -> bool {
-        self.shared
-            .version(ino)
-            .is_some_and(|v| v.latest.lock().as_ref() != etag)
-    }
-
-    /// True when `ino` was last opened with `etag`, so the kernel's page cache may hold its
-    /// pages: fetching it again ahead of an open would likely be waste. Never waits.
-    pub fn kernel_may_hold(&self, ino: u64, etag: &Arc<str>) -> bool {
-        self.shared
-            .version(ino)
-            .is_some_and(|v| v.latest.lock().as_ref() == Some(etag))
-    }
-
-    /// The kernel forgot `ino`, and its pages with it. Never waits: it runs on the FUSE
-    /// loop, which a store in progress may be waiting on.
-    pub fn forgot(&self, ino: u64) {
-        self.shared.versions.lock().remove(&ino);
+        };
+        self.shared.kernel.opened(ino, etag, drop_pages).await
     }
 
     /// What to do with parts fetched for a read of `ino` that asked for `except`: store
@@ -245,33 +190,39 @@ impl Shared {
             return;
         };
         let stats = &self.cache.stats;
-        let Some(version) = self.version(job.ino) else {
-            stats.store_skipped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        {
-            let opened = version.opened.blocking_read();
-            if opened.as_ref() != Some(etag) {
+        let stored = self
+            .kernel
+            .holding(job.ino, etag, || self.store_pages(sink, &job));
+        match stored {
+            None => {
                 stats.store_skipped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let start = job.part.start;
-            let except = std::slice::from_ref(&job.except);
-            for range in whole_pages(start..job.part.end(), except, job.obj.size) {
-                let bytes =
-                    &job.bytes[(range.start - start) as usize..(range.end - start) as usize];
-                if let Err(e) = sink.store(job.ino, range.start, bytes) {
-                    stats.store_failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e, ino = job.ino, "the kernel refused a page cache store; the part stays in memory");
-                    return;
-                }
-                stats
-                    .stored_bytes
-                    .fetch_add(range.end - range.start, Ordering::Relaxed);
+            Some(Err(e)) => {
+                stats.store_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, ino = job.ino, "the kernel refused a page cache store; the part stays in memory");
+                return;
             }
+            Some(Ok(())) => {}
         }
         drop(job.bytes);
         self.cache.handed_over(&job.obj, &job.part);
+    }
+
+    /// Copies the whole pages of `job`'s part, but for what its read asked, into the
+    /// kernel's page cache, stopping at the first the kernel refuses.
+    fn store_pages(&self, sink: &dyn PageSink, job: &Job) -> std::io::Result<()> {
+        let start = job.part.start;
+        let except = std::slice::from_ref(&job.except);
+        for range in whole_pages(start..job.part.end(), except, job.obj.size) {
+            let bytes = &job.bytes[(range.start - start) as usize..(range.end - start) as usize];
+            sink.store(job.ino, range.start, bytes)?;
+            self.cache
+                .stats
+                .stored_bytes
+                .fetch_add(range.end - range.start, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 

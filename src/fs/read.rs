@@ -56,10 +56,11 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::data_cache::{DataCache, Need, Part, Reader};
+use super::data_cache::{DataCache, Need, OnReady, Reader};
 use super::error::FsError;
+use super::kernel_copy::{HandleCopy, KernelCopy, Pages};
+use super::part::Part;
 use super::push::Pushes;
-use super::stretches;
 use crate::s3::ObjectStore;
 
 /// The block size of the servers that store objects in blocks (Garage: 1 MiB). Sequential
@@ -147,17 +148,26 @@ impl ReadConfig {
     }
 }
 
+/// What every open file reads through.
+pub struct ReadPath<'a> {
+    pub cache: &'a Arc<DataCache>,
+    pub store: &'a Arc<dyn ObjectStore>,
+    pub pushes: &'a Pushes,
+    pub kernel: &'a KernelCopy,
+}
+
 /// An open file.
 pub struct OpenFile {
     ino: u64,
     reader: Reader,
-    /// Whether the kernel's page cache keeps what this handle reads (not `O_DIRECT`).
-    kernel_caches: bool,
+    /// What the kernel got from this handle's replies and keeps.
+    copy: HandleCopy,
     config: ReadConfig,
     pattern: Mutex<Pattern>,
 }
 
 /// How the file has been read so far.
+#[derive(Default)]
 struct Pattern {
     reads: u64,
     /// Where the last read ended.
@@ -167,26 +177,7 @@ struct Pattern {
     window: u64,
     /// What this reader has told the cache it has passed.
     released_to: u64,
-    /// The stretches read so far, merged and in order; `None` once there are too many to
-    /// keep track of (a random reader), which keeps everything at close.
-    delivered: Option<Vec<Range<u64>>>,
 }
-
-impl Default for Pattern {
-    fn default() -> Self {
-        Pattern {
-            reads: 0,
-            next: 0,
-            ahead_to: 0,
-            window: 0,
-            released_to: 0,
-            delivered: Some(Vec::new()),
-        }
-    }
-}
-
-/// At most this many separate stretches are tracked per open file.
-const MAX_DELIVERED: usize = 16;
 
 /// The fetches one read needs.
 struct Plan {
@@ -212,6 +203,7 @@ enum ReadKind {
 }
 
 impl Pattern {
+    /// What the read of `offset..end` of an object of `size` bytes fetches (subtleties 2-5).
     fn plan(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
         let first = self.reads == 0;
         self.reads += 1;
@@ -224,76 +216,70 @@ impl Pattern {
                 kind: ReadKind::Whole,
             };
         }
-        let slack = c.slack(self.window > 0);
-        let sequential =
-            !first && offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack);
-        if !sequential {
-            let extra = if offset == 0 {
-                c.first_window
-            } else {
-                c.random_readahead
-            };
-            // Aligned to the read-ahead, so that a 4 KiB read never spans two of a server's
-            // blocks that the read itself does not.
-            let extra = extra.max(1);
-            let start = offset / extra * extra;
-            let demand = start..size.min(end.max(start + extra).next_multiple_of(extra));
-            (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
-            self.released_to = demand.start;
-            return Plan {
-                demand,
-                unit: c.part_size,
-                prefetch: None,
-                passed: None,
-                kind: ReadKind::Random,
-            };
+        if !first && self.continues(offset, c) {
+            self.sequential(offset, end, size, c)
+        } else {
+            self.random(offset, end, size, c)
         }
+    }
+
+    /// Whether a read at `offset` continues the run so far (subtlety 2).
+    fn continues(&self, offset: u64, c: &ReadConfig) -> bool {
+        let slack = c.slack(self.window > 0);
+        offset + slack >= self.next && offset <= self.ahead_to.max(self.next + slack)
+    }
+
+    /// A random read: its block, and the window starts over (subtlety 4).
+    fn random(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
+        let demand = random_block(offset, end, size, c);
+        (self.next, self.ahead_to, self.window) = (end, demand.end, 0);
+        self.released_to = demand.start;
+        Plan {
+            demand,
+            unit: c.part_size,
+            prefetch: None,
+            passed: None,
+            kind: ReadKind::Random,
+        }
+    }
+
+    /// A sequential read: the window grows, the parts ahead of it start, and what the
+    /// reader left behind is passed (subtleties 3 and 7).
+    fn sequential(&mut self, offset: u64, end: u64, size: u64, c: &ReadConfig) -> Plan {
         self.next = self.next.max(end);
         self.window = (self.window * 2).clamp(c.first_window, c.max_window());
         // Not below the grid while the window grows: a run that starts with reads smaller
         // than a server's block would otherwise have it read that block for each of them.
         let unit = c.part_size.min(self.window.max(GRID));
+        let prefetch = self.extend_ahead(offset, end, size, unit);
+        // Late reads come at most `late_reads` behind; the page cache serves any seek back.
+        let passed = self.release_to(offset.saturating_sub(c.late_reads));
+        Plan {
+            demand: offset..end,
+            unit,
+            prefetch,
+            passed,
+            kind: ReadKind::Sequential,
+        }
+    }
+
+    /// Moves what is asked for ahead to the window past `offset`, in whole `unit`s; the
+    /// stretch newly asked for, if any.
+    fn extend_ahead(&mut self, offset: u64, end: u64, size: u64, unit: u64) -> Option<Range<u64>> {
         let from = self.ahead_to.max(end);
         let mut to = from;
         while to < size && to < offset + self.window {
             to = size.min((to / unit + 1) * unit);
         }
         self.ahead_to = to;
-        // Late reads come at most `late_reads` behind; the page cache serves any seek back.
-        let behind = offset.saturating_sub(c.late_reads);
+        (to > from).then_some(from..to)
+    }
+
+    /// The reader is done with everything before `behind`; the stretch newly passed, if any.
+    fn release_to(&mut self, behind: u64) -> Option<Range<u64>> {
         let passed = (behind > self.released_to).then_some(self.released_to..behind);
         self.released_to = self.released_to.max(behind);
-        Plan {
-            demand: offset..end,
-            unit,
-            prefetch: (to > from).then_some(from..to),
-            passed,
-            kind: ReadKind::Sequential,
-        }
-    }
-
-    /// Notes that `range` went to the kernel.
-    fn delivered(&mut self, range: Range<u64>) {
-        let Some(list) = self.delivered.as_mut() else {
-            return;
-        };
-        stretches::merge(list, range);
-        if list.len() > MAX_DELIVERED {
-            self.delivered = None;
-        }
-    }
-
-    /// The stretches that went to the kernel and reach into `range`, cut at its end but not
-    /// at its start, so that a part begun before `range` counts as read only if it was read
-    /// from its start; none when that is not tracked.
-    fn delivered_within(&self, range: &Range<u64>) -> Vec<Range<u64>> {
-        self.delivered
-            .iter()
-            .flatten()
-            .filter(|d| d.end > range.start)
-            .map(|d| d.start..d.end.min(range.end))
-            .filter(|r| !r.is_empty())
-            .collect()
+        passed
     }
 
     /// A prefetch stopped short for lack of memory: ask again on a later read.
@@ -302,13 +288,28 @@ impl Pattern {
     }
 }
 
+/// The block a random read of `offset..end` fetches: aligned to the random read-ahead (the
+/// first window at the start of the file), at least the read itself, within `size`.
+fn random_block(offset: u64, end: u64, size: u64, c: &ReadConfig) -> Range<u64> {
+    let extra = if offset == 0 {
+        c.first_window
+    } else {
+        c.random_readahead
+    };
+    // Aligned to the read-ahead, so that a 4 KiB read never spans two of a server's
+    // blocks that the read itself does not.
+    let extra = extra.max(1);
+    let start = offset / extra * extra;
+    start..size.min(end.max(start + extra).next_multiple_of(extra))
+}
+
 impl OpenFile {
     /// `kernel_caches`: false for an `O_DIRECT` handle.
     pub fn new(ino: u64, reader: Reader, config: ReadConfig, kernel_caches: bool) -> Self {
         OpenFile {
             ino,
             reader,
-            kernel_caches,
+            copy: HandleCopy::new(kernel_caches),
             config,
             pattern: Mutex::new(Pattern::default()),
         }
@@ -330,49 +331,59 @@ impl OpenFile {
     }
 
     /// Up to `len` bytes at `offset`; fewer only at the end of the file. What it fetches
-    /// goes on to the kernel's page cache through `pushes` (unless `O_DIRECT`).
-    pub async fn read(
-        &self,
-        cache: &Arc<DataCache>,
-        store: &Arc<dyn ObjectStore>,
-        pushes: &Pushes,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, FsError> {
+    /// goes on to the kernel's page cache through `path.pushes` (unless `O_DIRECT`).
+    pub async fn read(&self, path: &ReadPath<'_>, offset: u64, len: u32) -> Result<Bytes, FsError> {
         let size = self.reader.obj.size;
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
-        // Its reply would land in the page cache the newer version's readers share.
-        if self.kernel_caches && pushes.superseded(self.ino, self.reader.obj.etag.as_ref()) {
+        self.check_version(path.kernel)?;
+        let end = size.min(offset + len as u64);
+        let plan = self.plan(path.cache, offset, end);
+        if let Some(passed) = &plan.passed {
+            self.release_passed(path.cache, passed);
+        }
+        let parts = self.fetch(path, plan, offset..end).await;
+        let bytes = self.assemble(&parts, offset..end).await?;
+        self.copy.replied(offset..end);
+        Ok(bytes)
+    }
+
+    /// ESTALE once the file was opened with another ETag: the reply would land in the page
+    /// cache the newer version's readers share (push subtlety 7).
+    fn check_version(&self, kernel: &KernelCopy) -> Result<(), FsError> {
+        let etag = self.reader.obj.etag.as_ref();
+        if self.copy.kernel_caches() && kernel.pages(self.ino, etag) == Pages::Another {
             return Err(FsError::Superseded);
         }
-        let end = size.min(offset + len as u64);
-        // Were this read sequential, the readers sharing the read-ahead budget.
+        Ok(())
+    }
+
+    /// Plans the read of `offset..end` with the read-ahead it would share were it
+    /// sequential, and counts this reader among the sequential ones if it is (subtlety 9).
+    fn plan(&self, cache: &DataCache, offset: u64, end: u64) -> Plan {
         let streams = cache.streams() + u64::from(!self.reader.is_streaming());
         let config = self.config.shared_by(streams, cache.limit());
-        let (plan, passed) = {
-            let mut pattern = self.pattern.lock();
-            let plan = pattern.plan(offset, end, size, &config);
-            self.reader.set_streaming(plan.kind == ReadKind::Sequential);
-            let passed = match &plan.passed {
-                Some(range) if self.kernel_caches => pattern.delivered_within(range),
-                _ => Vec::new(),
-            };
-            (plan, passed)
-        };
-        for range in passed {
+        let mut pattern = self.pattern.lock();
+        let plan = pattern.plan(offset, end, self.reader.obj.size, &config);
+        self.reader.set_streaming(plan.kind == ReadKind::Sequential);
+        plan
+    }
+
+    /// Drops from `cache` what the kernel got whole from this handle of `passed` (subtlety 7).
+    fn release_passed(&self, cache: &DataCache, passed: &Range<u64>) {
+        for range in self.copy.within(passed) {
             cache.passed(&self.reader, range);
         }
-        // Only a random read's block goes on to the page cache: the kernel's own read-ahead
-        // asks for a sequential reader's parts anyway, and stores there cost more CPU than
-        // they save (subtlety 10).
-        let target = (self.kernel_caches && plan.kind == ReadKind::Random)
-            .then(|| pushes.target(self.ino, offset..end))
-            .flatten();
-        let (parts, _) = cache
+    }
+
+    /// Waits for the parts of `plan`'s demand and starts its prefetch.
+    async fn fetch(&self, path: &ReadPath<'_>, plan: Plan, read: Range<u64>) -> Vec<Arc<Part>> {
+        let target = self.push_target(path.pushes, plan.kind, read);
+        let (parts, _) = path
+            .cache
             .parts(
-                store,
+                path.store,
                 &self.reader,
                 plan.demand,
                 plan.unit,
@@ -381,27 +392,36 @@ impl OpenFile {
             )
             .await;
         if let Some(ahead) = plan.prefetch {
-            let want = ahead.end;
-            let (_, reached) = cache
-                .parts(store, &self.reader, ahead, plan.unit, Need::Prefetch, None)
-                .await;
-            if reached < want {
-                self.pattern.lock().fell_short(reached);
-            }
+            self.prefetch(path, ahead, plan.unit).await;
         }
-        let bytes = self.assemble(&parts, offset..end).await?;
-        self.pattern.lock().delivered(offset..end);
-        Ok(bytes)
+        parts
+    }
+
+    /// Where a read's block goes once fetched. Only a random read's goes on to the page
+    /// cache: the kernel's own read-ahead asks for a sequential reader's parts anyway, and
+    /// stores there cost more CPU than they save (subtlety 10).
+    fn push_target(&self, pushes: &Pushes, kind: ReadKind, read: Range<u64>) -> Option<OnReady> {
+        (self.copy.kernel_caches() && kind == ReadKind::Random)
+            .then(|| pushes.target(self.ino, read))
+            .flatten()
+    }
+
+    /// Starts fetching `ahead`; what lack of memory left out is asked for again later.
+    async fn prefetch(&self, path: &ReadPath<'_>, ahead: Range<u64>, unit: u64) {
+        let want = ahead.end;
+        let (_, reached) = path
+            .cache
+            .parts(path.store, &self.reader, ahead, unit, Need::Prefetch, None)
+            .await;
+        if reached < want {
+            self.pattern.lock().fell_short(reached);
+        }
     }
 
     /// Drops from `cache` what the kernel got whole from this handle (subtlety 8). Called
     /// when the file is closed.
     pub fn closed(&self, cache: &DataCache) {
-        if !self.kernel_caches {
-            return;
-        }
-        let delivered = self.pattern.lock().delivered.take();
-        for range in delivered.into_iter().flatten() {
+        for range in self.copy.closed() {
             cache.passed(&self.reader, range);
         }
     }
@@ -442,25 +462,5 @@ impl OpenFile {
             );
             FsError::store(context, e)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delivered_stretches_merge_in_any_order_and_too_many_are_given_up() {
-        let mut p = Pattern::default();
-        for r in [(10, 20), (30, 40), (20, 30), (0, 5), (5, 10), (50, 60)] {
-            p.delivered(r.0..r.1);
-        }
-        assert_eq!(p.delivered, Some(vec![0..40, 50..60]));
-        p.delivered(35..55);
-        assert_eq!(p.delivered, Some(vec![Range { start: 0, end: 60 }]));
-        for i in 0..MAX_DELIVERED as u64 {
-            p.delivered(100 + 10 * i..105 + 10 * i);
-        }
-        assert_eq!(p.delivered, None, "a random reader is not tracked");
     }
 }

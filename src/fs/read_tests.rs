@@ -574,8 +574,9 @@ async fn opens_of_a_new_version_wait_for_the_old_pages_to_go() {
         async move { fs.pushes().opened(7, Some(&new)).await }
     });
     started.recv().unwrap();
-    assert!(
-        fs.pushes().superseded(7, Some(&old)),
+    assert_eq!(
+        fs.kernel_copy().pages(7, Some(&old)),
+        super::kernel_copy::Pages::Another,
         "reads of the old one stop at once"
     );
     use std::future::Future;

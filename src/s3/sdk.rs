@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -134,6 +135,43 @@ fn to_system_time(dt: Option<&aws_smithy_types::DateTime>) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
+/// The objects of one listing page; one without a key is left out.
+fn objects_of(out: &ListObjectsV2Output) -> Vec<ObjectInfo> {
+    out.contents()
+        .iter()
+        .filter_map(|o| {
+            Some(ObjectInfo {
+                key: o.key()?.to_owned(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                last_modified: to_system_time(o.last_modified()),
+                etag: o.e_tag().map(str::to_owned),
+                storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// The common prefixes of one listing page.
+fn prefixes_of(out: &ListObjectsV2Output) -> Vec<String> {
+    out.common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix().map(str::to_owned))
+        .collect()
+}
+
+/// The token of the next listing page, `None` after the last.
+fn next_token_of(out: &ListObjectsV2Output) -> Result<Option<String>, StoreError> {
+    match (out.is_truncated(), out.next_continuation_token()) {
+        (Some(true), Some(token)) => Ok(Some(token.to_owned())),
+        // Taken as the end, it would show part of a directory as all of it.
+        (Some(true), None) => Err(StoreError::BadAnswer {
+            detail: "a listing page says it is truncated but has no continuation token".into(),
+            transient: false,
+        }),
+        _ => Ok(None),
+    }
+}
+
 #[async_trait]
 impl ObjectStore for SdkStore {
     async fn list_buckets(&self) -> Result<Vec<String>, StoreError> {
@@ -163,40 +201,10 @@ impl ObjectStore for SdkStore {
             .send()
             .await
             .map_err(classify)?;
-        let objects = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                Some(ObjectInfo {
-                    key: o.key()?.to_owned(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    last_modified: to_system_time(o.last_modified()),
-                    etag: o.e_tag().map(str::to_owned),
-                    storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
-                })
-            })
-            .collect();
-        let prefixes = out
-            .common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix().map(str::to_owned))
-            .collect();
-        let next_token = match (out.is_truncated(), out.next_continuation_token()) {
-            (Some(true), Some(token)) => Some(token.to_owned()),
-            // Taken as the end, it would show part of a directory as all of it.
-            (Some(true), None) => {
-                return Err(StoreError::BadAnswer {
-                    detail: "a listing page says it is truncated but has no continuation token"
-                        .into(),
-                    transient: false,
-                })
-            }
-            _ => None,
-        };
         Ok(ListPage {
-            objects,
-            prefixes,
-            next_token,
+            objects: objects_of(&out),
+            prefixes: prefixes_of(&out),
+            next_token: next_token_of(&out)?,
         })
     }
 
