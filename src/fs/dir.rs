@@ -431,7 +431,7 @@ fn meta_of(o: &ObjectInfo) -> FileMeta {
         size: o.size,
         mtime: o.last_modified,
         etag: o.etag.as_deref().map(Arc::from),
-        storage_class: o.storage_class.as_deref().map(Arc::from),
+        storage_class: o.storage_class.as_deref().map(super::xattr::storage_class),
     }
 }
 

@@ -71,6 +71,34 @@ impl ContentTypes {
     }
 }
 
+/// S3's storage classes, each allocated once: every listed object names one, and a
+/// string of its own per cached entry would cost tens of bytes each (tests/memory.rs).
+const STORAGE_CLASSES: [&str; 12] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "GLACIER_IR",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+];
+
+/// The shared name of a storage class (a new one for a class this list does not know).
+pub fn storage_class(name: &str) -> Arc<str> {
+    static SHARED: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
+    let shared = SHARED.get_or_init(|| STORAGE_CLASSES.iter().map(|c| Arc::from(*c)).collect());
+    shared
+        .iter()
+        .find(|c| &***c == name)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(name))
+}
+
 /// The attribute names a file with `meta` has, in the order `listxattr` gives them.
 pub fn names(meta: &FileMeta) -> Vec<&'static str> {
     let mut names = vec![SIZE, LAST_MODIFIED];
@@ -136,6 +164,14 @@ mod tests {
         };
         assert_eq!(names(&bare), [SIZE, LAST_MODIFIED, CONTENT_TYPE]);
         assert!(from_listing(&bare, ETAG).is_none());
+    }
+
+    #[test]
+    fn storage_classes_are_shared_not_copied_per_entry() {
+        let a = storage_class("STANDARD");
+        let b = storage_class("STANDARD");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*storage_class("NEW_CLASS"), "NEW_CLASS");
     }
 
     #[tokio::test]
