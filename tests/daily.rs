@@ -5,28 +5,12 @@
 mod common;
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{is_mounted, repo_root, wait_until, Emulator, Mounted, BIN};
-
-/// The README's profile, with the emulator's ids, in `dir/config.toml`.
-fn readme_config(emu: &Emulator) -> PathBuf {
-    let password_file = emu.dir.path().join("alice.password");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&password_file)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, emu.password("alice").as_bytes()))
-        .unwrap();
-    let config = emu.dir.path().join("config.toml");
-    std::fs::write(&config, common::readme_profile(emu, &password_file)).unwrap();
-    config
-}
 
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -50,7 +34,7 @@ fn readme_fstab_line() -> String {
 #[test]
 fn the_readme_fstab_line_mounts_through_mount_t() {
     let emu = Emulator::start();
-    let config = readme_config(&emu);
+    let config = common::readme_config(&emu);
     let mnt = Mounted::prepare();
     let line = readme_fstab_line()
         .replace("/etc/cognito-s3fs/config.toml", config.to_str().unwrap())
@@ -126,7 +110,7 @@ fn received(socket: &UnixDatagram) -> String {
 #[test]
 fn the_example_unit_tells_systemd_ready_once_mounted_and_stopping_on_the_way_down() {
     let emu = Emulator::start();
-    let config = readme_config(&emu);
+    let config = common::readme_config(&emu);
     let mnt = Mounted::prepare();
     let notify_path = emu.dir.path().join("notify.sock");
     let systemd = UnixDatagram::bind(&notify_path).unwrap();

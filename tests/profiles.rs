@@ -118,18 +118,8 @@ fn a_profile_that_holds_a_password_or_a_typo_is_refused_naming_the_file() {
 
 #[test]
 fn the_readme_profile_mounts_its_prefix() {
-    use std::os::unix::fs::OpenOptionsExt;
     let emu = Emulator::start();
-    let password_file = emu.dir.path().join("alice.password");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&password_file)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, emu.password("alice").as_bytes()))
-        .unwrap();
-    let config = emu.dir.path().join("config.toml");
-    std::fs::write(&config, common::readme_profile(&emu, &password_file)).unwrap();
+    let config = common::readme_config(&emu);
     let mut cmd = emu.command("mount", "alice");
     cmd.env_remove("COGNITO_S3FS_PASSWORD");
     let config_arg = config.to_str().unwrap();

@@ -426,3 +426,20 @@ pub fn readme_profile(emu: &Emulator, password_file: &Path) -> String {
     }
     profile
 }
+
+/// The README's profile, with the emulator's ids and a private password file of alice's,
+/// written to `config.toml` in the emulator's directory.
+pub fn readme_config(emu: &Emulator) -> PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let password_file = emu.dir.path().join("alice.password");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&password_file)
+        .and_then(|mut f| f.write_all(emu.password("alice").as_bytes()))
+        .unwrap();
+    let config = emu.dir.path().join("config.toml");
+    std::fs::write(&config, readme_profile(emu, &password_file)).unwrap();
+    config
+}
