@@ -66,13 +66,7 @@ fn cat_of_many_small_files_costs_one_get_each_and_wastes_nothing() {
     );
     assert!(mnt.unmount_and_wait(), "daemon still running");
     let line = std::fs::read_to_string(&stats).unwrap();
-    let field = |name: &str| -> u64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {line}"))
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| common::stats_field(&line, name);
     assert_eq!(
         field("ahead_files"),
         FILES as u64 - 2,

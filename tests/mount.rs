@@ -201,13 +201,7 @@ fn a_random_reads_block_lands_in_the_page_cache() {
     drop(file);
     assert!(mnt.unmount_and_wait(), "daemon still running");
     let line = std::fs::read_to_string(&stats).unwrap();
-    let field = |name: &str| -> u64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {line}"))
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| common::stats_field(&line, name);
     assert_eq!(
         field("page_cache_stored_bytes"),
         3 * (64 - 4) * 1024,

@@ -443,3 +443,12 @@ pub fn readme_config(emu: &Emulator) -> PathBuf {
     std::fs::write(&config, readme_profile(emu, &password_file)).unwrap();
     config
 }
+
+/// The value of `name` in a stats line (`key=value ...`).
+pub fn stats_field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        .parse()
+        .unwrap()
+}
