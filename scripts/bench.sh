@@ -3,7 +3,7 @@
 # mount, and mount-s3 when MOUNT_S3 is set), all reading from one local Garage node, and
 # prints one markdown table (also written to bench-results/latest.md).
 #
-#   scripts/bench.sh [ROW...]     rows: seq multi rand small mount list
+#   scripts/bench.sh [ROW...]     rows: seq multi rand small tar mount list
 #                                 (also rand4k rand128k list1k list10k list100k); default all
 #
 # Runs as root (it drops the page cache). Installs what it needs: the Debian packages s3fs,
