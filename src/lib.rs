@@ -27,6 +27,7 @@ pub mod logging;
 pub mod manual;
 pub mod mount;
 pub mod notify;
+pub mod paths;
 pub mod s3;
 pub mod sdk_error;
 pub mod settings;

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -29,15 +29,8 @@ use tracing_subscriber::EnvFilter;
 /// under `$HOME/.local/state`. `None` when neither is set: a shared directory such as `/tmp`
 /// is no place for a file another user could create first.
 pub fn default_log_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(base.join("cognito-s3fs").join("cognito-s3fs.log"))
+    crate::paths::xdg_dir("XDG_STATE_HOME", Some(".local/state"))
+        .map(|dir| dir.join("cognito-s3fs.log"))
 }
 
 /// Targets whose TRACE output includes raw requests and responses (the password in an
@@ -227,17 +220,7 @@ fn open_private_log(path: &Path) -> std::io::Result<File> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let owner = std::fs::metadata(dir)?.uid();
-    if owner != me {
-        return Err(refused(format!(
-            "its directory {} belongs to uid {owner}, not to you (uid {me})",
-            dir.display()
-        )));
-    }
+    crate::paths::owned_dir(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -11,7 +11,7 @@
 //! counters), never from guesses: no secret is in it, only when things expire.
 
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,30 +36,17 @@ pub struct MountInfo {
 
 /// The directory the sockets live in, when there is one.
 pub fn socket_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("cognito-s3fs"));
-    }
-    // SAFETY: geteuid cannot fail.
-    (unsafe { libc::geteuid() } == 0).then(|| PathBuf::from("/run/cognito-s3fs"))
+    crate::paths::xdg_dir("XDG_RUNTIME_DIR", None).or_else(|| {
+        // SAFETY: geteuid cannot fail.
+        (unsafe { libc::geteuid() } == 0).then(|| PathBuf::from("/run/cognito-s3fs"))
+    })
 }
 
-/// Creates `dir` `0700` if it is missing, and requires it to be the user's own and closed
-/// to others.
+/// The sockets' directory: the user's own (see [`crate::paths::owned_dir`]), and closed to
+/// others even if it was made otherwise.
 fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let meta = std::fs::symlink_metadata(dir)?;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != me {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("{} is not a directory of yours", dir.display()),
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
+    crate::paths::owned_dir(dir)?;
+    if std::fs::metadata(dir)?.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())

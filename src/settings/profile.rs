@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -122,15 +122,7 @@ pub enum ProfileError {
 
 /// `$XDG_CONFIG_HOME/cognito-s3fs/config.toml`, else `~/.config/cognito-s3fs/config.toml`.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("cognito-s3fs").join("config.toml"))
+    crate::paths::xdg_dir("XDG_CONFIG_HOME", Some(".config")).map(|dir| dir.join("config.toml"))
 }
 
 /// The config file `--config` names, else the default one.
@@ -251,11 +243,7 @@ pub fn add(path: &Path, name: &str, profile: &Profile) -> Result<(), ProfileErro
         reason: e.to_string(),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(unwritable)?;
+        crate::paths::owned_dir(dir).map_err(unwritable)?;
     }
     std::fs::OpenOptions::new()
         .create(true)
