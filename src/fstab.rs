@@ -22,9 +22,7 @@
 
 use std::ffi::OsString;
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
+use crate::cli::command;
 
 /// Options `mount(8)`, `mount.fuse3` or systemd pass or read themselves, which mean
 /// nothing more to this read-only mount.
@@ -67,10 +65,7 @@ pub fn is_helper_form(argv: &[OsString]) -> bool {
     let Some(first) = argv.get(1).and_then(|a| a.to_str()) else {
         return false;
     };
-    let known = Cli::command()
-        .get_subcommands()
-        .any(|s| s.get_name() == first)
-        || first == "help";
+    let known = command().get_subcommands().any(|s| s.get_name() == first) || first == "help";
     !known && !first.starts_with('-') && argv.len() >= 3
 }
 
@@ -119,8 +114,12 @@ pub fn translate(argv: &[OsString]) -> Result<Vec<OsString>, String> {
         }
         (profile, None) => out.extend(["--profile".into(), profile.into()]),
     }
+    let cli = command();
+    let mount = cli
+        .find_subcommand("mount")
+        .ok_or("the mount subcommand is missing")?;
     for option in options.iter().filter(|o| !o.is_empty()) {
-        out.extend(flag_for(option)?);
+        out.extend(flag_for(mount, option)?);
     }
     out.push(mountpoint);
     Ok(out)
@@ -132,7 +131,7 @@ fn text(arg: &OsString) -> Result<&str, String> {
 }
 
 /// The `mount` flag(s) for one `-o` option; nothing for an option that is ignored.
-fn flag_for(option: &str) -> Result<Vec<OsString>, String> {
+fn flag_for(mount: &clap::Command, option: &str) -> Result<Vec<OsString>, String> {
     let (key, value) = match option.split_once('=') {
         Some((k, v)) => (k, Some(v)),
         None => (option, None),
@@ -141,10 +140,6 @@ fn flag_for(option: &str) -> Result<Vec<OsString>, String> {
         return Ok(Vec::new());
     }
     let long = key.replace('_', "-");
-    let cli = Cli::command();
-    let mount = cli
-        .find_subcommand("mount")
-        .ok_or("the mount subcommand is missing")?;
     let arg = mount
         .get_arguments()
         .find(|a| a.get_long() == Some(long.as_str()))

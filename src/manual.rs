@@ -9,14 +9,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use crate::cli::command;
 
 /// Writes the completion script for `shell` to `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) {
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     clap_complete::generate(shell, &mut cmd, "cognito-s3fs", out);
 }
 
@@ -24,7 +23,7 @@ pub fn completions(shell: Shell, out: &mut dyn Write) {
 /// `dir`; returns the files written.
 pub fn man_pages(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let cmd = Cli::command();
+    let cmd = command();
     let mut written = Vec::new();
     let mut write = |name: String, page: clap::Command| -> std::io::Result<()> {
         let path = dir.join(format!("{name}.1"));
@@ -87,5 +86,6 @@ mod tests {
             &mount[..100]
         );
         assert!(mount.contains("user\\-pool\\-id"), "options are listed");
+        assert!(mount.contains("default: 512M"), "with their defaults");
     }
 }

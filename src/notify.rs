@@ -12,6 +12,7 @@
 use std::ffi::OsString;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The variable systemd sets for `Type=notify` units.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
@@ -21,6 +22,9 @@ pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 pub struct Notifier {
     socket: UnixDatagram,
     to: SocketAddr,
+    /// `STOPPING=1` is sent once, by whichever comes first: the stop signal or the end of
+    /// the session (an unmount from outside).
+    stopping_sent: AtomicBool,
 }
 
 impl Notifier {
@@ -44,6 +48,7 @@ impl Notifier {
         Ok(Notifier {
             socket: UnixDatagram::unbound()?,
             to,
+            stopping_sent: AtomicBool::new(false),
         })
     }
 
@@ -55,8 +60,11 @@ impl Notifier {
         ))
     }
 
-    /// `STOPPING=1`: the daemon is unmounting.
+    /// `STOPPING=1`: the daemon is unmounting. Only the first call sends it.
     pub fn stopping(&self) -> std::io::Result<()> {
+        if self.stopping_sent.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
         self.send("STOPPING=1\nSTATUS=unmounting\n")
     }
 
@@ -93,6 +101,12 @@ mod tests {
         assert!(ready.contains("STATUS=mounted on /mnt\n"), "{ready}");
         notifier.stopping().unwrap();
         assert!(received(&systemd).starts_with("STOPPING=1\n"));
+        notifier.stopping().unwrap();
+        systemd.set_nonblocking(true).unwrap();
+        assert!(
+            systemd.recv(&mut [0u8; 64]).is_err(),
+            "STOPPING=1 is sent once"
+        );
     }
 
     #[test]

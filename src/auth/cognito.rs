@@ -190,7 +190,7 @@ fn credentials_from(
 
 /// Moves the string out to a holder that wipes it itself; the emptied `Zeroizing` has
 /// nothing left to wipe. Until then it wipes the string on every early return.
-fn take_string(mut held: Zeroizing<String>) -> String {
+pub(crate) fn take_string(mut held: Zeroizing<String>) -> String {
     std::mem::take(&mut *held)
 }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use zeroize::Zeroizing;
 
-use super::cognito::AwsCredentials;
+use super::cognito::{take_string, AwsCredentials};
 use super::error::AuthError;
 use super::secret::Secret;
 
@@ -172,15 +172,11 @@ pub fn sts_credentials_from(
     let expiry = SystemTime::try_from(creds.expiration).ok();
     Ok(AwsCredentials::new(
         akid,
-        take(secret),
-        Some(take(token)).filter(|t| !t.is_empty()),
+        take_string(secret),
+        Some(take_string(token)).filter(|t| !t.is_empty()),
         expiry,
         "cognito-identity-basic",
     ))
-}
-
-fn take(mut held: Zeroizing<String>) -> String {
-    std::mem::take(&mut *held)
 }
 
 #[cfg(test)]
