@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{repo_root, Emulator, Mounted};
+use common::{Emulator, Mounted};
 
 const FILES: usize = 40;
 const SIZE: usize = 16 * 1024;
@@ -17,22 +17,11 @@ fn content(i: usize) -> Vec<u8> {
 
 /// Puts `FILES` small objects under `alpha/many/` straight into the emulator.
 fn seed(emu: &Emulator) {
-    let code = format!(
-        "import boto3\n\
-         s3 = boto3.client('s3', endpoint_url='{}', region_name='{}', \
-         aws_access_key_id='test', aws_secret_access_key='test')\n\
-         for i in range({FILES}):\n    \
+    emu.with_s3(&format!(
+        "for i in range({FILES}):\n    \
          s3.put_object(Bucket='alpha', Key=f'many/f{{i:02d}}', Body=f'{{i:02d}}'.encode() * {})",
-        emu.get("endpoint"),
-        emu.get("region"),
         SIZE / 2
-    );
-    let out = Command::new(repo_root().join(".venv/bin/python"))
-        .args(["-c", &code])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    ));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{is_mounted, repo_root, sha256_hex, Emulator, Mounted, Rng};
+use common::{is_mounted, sha256_hex, Emulator, Mounted, Rng};
 
 /// What the mount should show for the seeded objects, by the rules of SEMANTICS.md.
 struct Expected {
@@ -224,19 +224,9 @@ fn a_changed_object_reopened_shows_new_bytes_and_old_handles_get_estale() {
     let emu = Emulator::start();
     let size = 4usize << 20;
     let put = |byte: u8| {
-        let code = format!(
-            "import boto3; boto3.client('s3', endpoint_url='{}', region_name='{}', \
-             aws_access_key_id='test', aws_secret_access_key='test')\
-             .put_object(Bucket='alpha', Key='changing.bin', Body=bytes([{byte}]) * {size})",
-            emu.get("endpoint"),
-            emu.get("region")
-        );
-        let out = Command::new(repo_root().join(".venv/bin/python"))
-            .args(["-c", &code])
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        emu.with_s3(&format!(
+            "s3.put_object(Bucket='alpha', Key='changing.bin', Body=bytes([{byte}]) * {size})"
+        ))
     };
     put(b'a');
     let mut cmd = emu.command("mount", "alice");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::cli::{AuthFlowArg, FirstFactorArg, MountOptions};
+use crate::cli::{AuthFlowArg, FirstFactorArg, IdentityFlowArg, MountOptions};
 
 fn env() -> Environment {
     Environment {
@@ -146,6 +146,29 @@ fn a_flag_beats_the_profile_which_beats_the_default() {
     assert_eq!(s.fs.read.part_size, 16 << 20);
     assert_eq!(s.fs.root, Root::Buckets(vec!["from-flag".to_owned()]));
     assert_eq!(s.fs.read.parallel, defaults::READ_PARALLEL, "default");
+}
+
+#[test]
+fn the_role_and_identity_flow_are_flag_then_profile_then_default() {
+    let role = |name: &str| Some(format!("arn:aws:iam::123456789012:role/{name}"));
+    let (mut flags, mut profile) = (MountOptions::default(), MountOptions::default());
+    cognito_ids(&mut profile);
+    let s = mount_of(&flags, &profile, &env());
+    let identity = s.cognito.unwrap().identity;
+    assert_eq!(
+        identity,
+        Default::default(),
+        "enhanced, no role: the default"
+    );
+
+    profile.cognito.role_arn = role("from-profile");
+    profile.cognito.identity_flow = Some(IdentityFlowArg::Basic);
+    profile.cognito.session_duration = Some(Duration::from_secs(900));
+    flags.cognito.role_arn = role("from-flag");
+    let identity = mount_of(&flags, &profile, &env()).cognito.unwrap().identity;
+    assert_eq!(identity.role_arn, role("from-flag"), "flag over profile");
+    assert_eq!(identity.flow, IdentityFlow::Basic, "profile over default");
+    assert_eq!(identity.session_duration, Some(Duration::from_secs(900)));
 }
 
 #[test]
@@ -319,6 +342,22 @@ fn every_refusal_says_what_to_do() {
     assert_eq!(
         alone.unwrap_err().to_string(),
         "no MOUNTPOINT: give the directory to mount s3://data/ on after it"
+    );
+
+    let mut basic = MountOptions::default();
+    cognito_ids(&mut basic);
+    basic.cognito.identity_flow = Some(IdentityFlowArg::Basic);
+    assert_eq!(
+        refusal(&basic),
+        "--identity-flow basic needs --role-arn: the basic flow assumes the role you name"
+    );
+    let mut lasting = MountOptions::default();
+    cognito_ids(&mut lasting);
+    lasting.cognito.session_duration = Some(Duration::from_secs(3600));
+    assert_eq!(
+        refusal(&lasting),
+        "--session-duration applies to --identity-flow basic only; the enhanced flow's \
+         credentials last as long as Cognito decides (one hour)"
     );
 
     let nothing = login(

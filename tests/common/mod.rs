@@ -99,6 +99,23 @@ impl Emulator {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Runs `code` with `s3`, a boto3 client straight to the emulator (not through the
+    /// proxy), for tests that change objects behind the mount's back.
+    pub fn with_s3(&self, code: &str) {
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='{}', region_name='{}', \
+             aws_access_key_id='test', aws_secret_access_key='test')\n{code}",
+            self.get("endpoint"),
+            self.get("region")
+        );
+        let out = Command::new(repo_root().join(".venv/bin/python"))
+            .args(["-c", &script])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
     pub fn proxy_count(&self, op: &str) -> u64 {
         self.proxy_counts()[op].as_u64().unwrap_or(0)
     }
