@@ -285,6 +285,9 @@ impl Filesystem for FuseAdapter {
                 }
             }
             reply.ok();
+            // Plain readdir takes no reference on any entry (only readdirplus and lookup
+            // do): the nodes made for them go unless the kernel already holds them.
+            entries.iter().for_each(|e| fs.declined(e));
         });
     }
 
