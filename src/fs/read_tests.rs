@@ -125,12 +125,13 @@ async fn a_sequential_read_fetches_each_byte_once_in_growing_parts() {
     assert_eq!(store.counters.snapshot().get_bytes, size, "each byte once");
     let sizes: Vec<u64> = log.iter().map(|(_, r)| r.end - r.start).collect();
     assert_eq!(sizes[0], 256 * KIB, "a small first request");
+    let part = crate::settings::defaults::PART_SIZE;
     assert!(
-        sizes.iter().all(|s| *s <= 8 * MIB),
+        sizes.iter().all(|s| *s <= part),
         "no GET above the part size"
     );
-    let full = sizes.iter().filter(|s| **s == 8 * MIB).count() as u64;
-    assert!(full >= size / (8 * MIB) - 2, "mostly full parts: {sizes:?}");
+    let full = sizes.iter().filter(|s| **s == part).count() as u64;
+    assert!(full >= size / part - 2, "mostly full parts: {sizes:?}");
 }
 
 /// A run that starts mid-file (one of several readers of an object, `dd skip=`) grows its

@@ -25,9 +25,9 @@ pub const KERNEL_READAHEAD: u64 = 1 << 20;
 /// The kernel's own read-ahead, in effect when `--kernel-readahead 0` leaves it alone.
 pub const KERNEL_OWN_READAHEAD: u64 = 128 << 10;
 /// `--part-size`: the largest single GET of a sequential reader.
-pub const PART_SIZE: u64 = 8 << 20;
+pub const PART_SIZE: u64 = 4 << 20;
 /// `--read-parallel`: parts a sequential reader fetches at once.
-pub const READ_PARALLEL: u64 = 6;
+pub const READ_PARALLEL: u64 = 12;
 /// The first fetch of a read at the start of a file (not an option; at most a part).
 pub const FIRST_WINDOW: u64 = 256 << 10;
 /// `--random-readahead`.

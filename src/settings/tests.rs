@@ -328,9 +328,12 @@ fn every_refusal_says_what_to_do() {
 
     let mut small = MountOptions::default();
     small.reading.max_memory = Some(70 << 20);
+    let least = (defaults::MEMORY_RESERVE + 2 * defaults::PART_SIZE) >> 20;
     assert_eq!(
         refusal(&small),
-        "--max-memory must be at least 80 MiB: a reserve of 64 MiB plus two parts of --part-size"
+        format!(
+            "--max-memory must be at least {least} MiB: a reserve of 64 MiB plus two parts of --part-size"
+        )
     );
 
     let alone = mount(
