@@ -285,8 +285,7 @@ impl Filesystem for FuseAdapter {
                 }
             }
             reply.ok();
-            // Plain readdir takes no reference on any entry (only readdirplus and lookup
-            // do): the nodes made for them go unless the kernel already holds them.
+            // Plain readdir takes no reference on any entry; only readdirplus and lookup do.
             entries.iter().for_each(|e| fs.declined(e));
         });
     }

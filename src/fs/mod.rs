@@ -457,8 +457,9 @@ impl Fs {
         }
     }
 
-    /// The kernel's readdirplus buffer had no room for `entry`: no reference was taken, so
-    /// the node made for it goes (a later listing or lookup makes it again).
+    /// The kernel took no reference through `entry`: a plain readdir entry, or one the
+    /// readdirplus buffer had no room for. The node made for it goes unless the kernel holds
+    /// it already (a later listing or lookup makes it again).
     pub fn declined(&self, entry: &DirEntry) {
         if let Some(node) = entry.node() {
             self.inodes.reclaim_unheld(node.ino);
