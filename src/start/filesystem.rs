@@ -17,9 +17,7 @@ pub fn build(clients: Clients, settings: &MountSettings) -> Filesystem {
     let fs = Arc::new(Fs::new(clients.store, settings.fs.clone()));
     let stats = Arc::new(Stats::new(
         clients.counters,
-        fs.cache_stats(),
-        fs.data_cache(),
-        fs.ahead_stats(),
+        fs.clone(),
         settings.process.stats_file.clone(),
     ));
     Filesystem { fs, stats }
