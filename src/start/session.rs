@@ -11,6 +11,7 @@ use super::{clients, filesystem, signals};
 use crate::auth::{CognitoCredentialsProvider, SignedIn};
 use crate::daemon::Ready;
 use crate::fuse::{FuseAdapter, KernelPages};
+use crate::mount::{FuseMount, MountWatch};
 use crate::notify::Notifier;
 use crate::settings::{KernelSettings, MountSettings};
 use crate::stats::Stats;
@@ -46,14 +47,40 @@ pub fn serve(
     let clients = rt.block_on(clients::for_mount(settings, cognito, stop.clone()));
     let session_of = clients.cognito.clone();
     let filesystem::Filesystem { fs, stats } = filesystem::build(clients, settings);
-    let kernel = &settings.kernel;
+    let (session, watch) = start_session(&rt, &fs, &settings.kernel, mountpoint)?;
+    let _status = rt.block_on(async { status_socket(mountpoint, session_of, stats.clone()) });
+    rt.spawn(signals::on_signals(
+        mountpoint.to_owned(),
+        stats.clone(),
+        systemd.clone(),
+    ));
+    announce_mounted(mountpoint, ready, systemd.as_deref());
+    let result = session.run();
+    if let Some(systemd) = &systemd {
+        let _ = systemd.stopping();
+    }
+    stop.notify_waiters();
+    stats.report("unmounted");
+    drop(rt);
+    // Only now: closing the socket lets fusermount3 go (it unmounts if anything is left).
+    drop(watch);
+    result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
+}
+
+/// Mounts and opens the FUSE session over `fs`, not yet serving: the adapter, the kernel's
+/// read-ahead, the page cache thread when pushes are on. The watch must outlive the session.
+fn start_session(
+    rt: &tokio::runtime::Runtime,
+    fs: &Arc<crate::fs::Fs>,
+    kernel: &KernelSettings,
+    mountpoint: &Path,
+) -> Result<(fuser::Session<FuseAdapter>, MountWatch), String> {
     let mut adapter = FuseAdapter::new(fs.clone(), rt.handle().clone(), kernel.look);
     if let Some(kib) = kernel.readahead_kib {
         adapter = adapter.with_read_ahead(mountpoint, kib);
     }
-    let crate::mount::FuseMount { device, watch } =
-        crate::mount::mount(mountpoint, kernel.allow_other)
-            .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    let FuseMount { device, watch } = crate::mount::mount(mountpoint, kernel.allow_other)
+        .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
     let session = fuser::Session::from_fd(adapter, device, session_acl(kernel), fuse_config())
         .map_err(|e| {
             format!(
@@ -66,30 +93,20 @@ pub fn serve(
         fs.attach_page_cache(Arc::new(KernelPages(session.notifier())))
             .map_err(|e| format!("cannot start the page cache thread: {e}"))?;
     }
-    let _status = rt.block_on(async { status_socket(mountpoint, session_of, stats.clone()) });
-    rt.spawn(signals::on_signals(
-        mountpoint.to_owned(),
-        stats.clone(),
-        systemd.clone(),
-    ));
+    Ok((session, watch))
+}
+
+/// The mount is up: the log, whoever waits for the daemon (the parent, in the background),
+/// and systemd hear it.
+fn announce_mounted(mountpoint: &Path, ready: &mut Ready, systemd: Option<&Notifier>) {
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     ready.success();
-    if let Some(systemd) = &systemd {
+    if let Some(systemd) = systemd {
         let status = format!("mounted on {}", mountpoint.display());
         if let Err(e) = systemd.ready(&status) {
             tracing::warn!(error = %e, "cannot tell systemd the mount is ready (NOTIFY_SOCKET)");
         }
     }
-    let result = session.run();
-    if let Some(systemd) = &systemd {
-        let _ = systemd.stopping();
-    }
-    stop.notify_waiters();
-    stats.report("unmounted");
-    drop(rt);
-    // Only now: closing the socket lets fusermount3 go (it unmounts if anything is left).
-    drop(watch);
-    result.map_err(|e| format!("the FUSE session ended with an error: {e}"))
 }
 
 /// Answers `cognito-s3fs status` on this user's socket; `None` (with a line in the log)
