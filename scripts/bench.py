@@ -540,6 +540,8 @@ def versions(garage, systems):
                     ("cognito-s3fs", [DAEMON, "--version"])]:
         if s in systems:
             v[s] = first_line(argv)
+    if "cognito-s3fs" in systems:
+        v["cognito-s3fs"] += f" ({DAEMON})"
     return v
 
 

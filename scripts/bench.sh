@@ -24,6 +24,8 @@
 #   BENCH_LIST_DELAY_MS=60   s3-like: first-byte delay of a listing
 #   BENCH_BANDWIDTH_MIB=90   s3-like: bandwidth cap per connection and direction, MiB/s
 #   MOUNT_S3=/path/mount-s3  add Mountpoint for S3 as a column
+#   BENCH_DAEMON=/path       measure this cognito-s3fs binary instead of this tree's build
+#                            (an earlier commit's, to tell a regression from a slower machine)
 #   BENCH_CACHE=~/.cache/cognito-s3fs-bench   where Garage is installed
 #   BENCH_GARAGE_NODELAY=1   run Garage with TCP_NODELAY (scripts/bench-nodelay.c); 0: as shipped
 #   BENCH_GARAGE_DIR=DIR     keep Garage's data in DIR across runs (seeding is then skipped);
@@ -102,6 +104,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 BENCH_WORK="$WORK" BENCH_GARAGE="$GARAGE" BENCH_GARAGE_PRELOAD="$NODELAY" \
-    BENCH_DAEMON="$TARGET/release/cognito-s3fs" BENCH_DIRECT="$TARGET/release/s3-direct" \
+    BENCH_DAEMON="${BENCH_DAEMON:-$TARGET/release/cognito-s3fs}" BENCH_DIRECT="$TARGET/release/s3-direct" \
     BENCH_SHAPER="$TARGET/release/s3-shaper" \
     python3 "$REPO/scripts/bench.py" "$@"
