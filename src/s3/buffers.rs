@@ -14,8 +14,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-/// Buffers smaller than this come from the allocator as usual.
-const POOLED_FROM: usize = 1 << 20;
+/// Buffers smaller than this come from the allocator as usual (and from its heap, see
+/// [`crate::start::session::return_freed_memory_promptly`]).
+pub const POOLED_FROM: usize = 1 << 20;
 
 #[derive(Debug)]
 pub struct BufferPool {
