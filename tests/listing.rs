@@ -120,18 +120,6 @@ fn a_prefix_mount_lists_nothing_outside_its_prefix() {
     assert!(mnt.unmount_and_wait(), "daemon still running");
 }
 
-/// The daemon's stats line now: asks for it with SIGUSR1 and waits for the file.
-fn stats_now(mnt: &Mounted, stats: &Path) -> String {
-    let _ = std::fs::remove_file(stats);
-    // SAFETY: kill(2) with a pid of our own child and a valid signal.
-    assert_eq!(unsafe { libc::kill(mnt.daemon_pid(), libc::SIGUSR1) }, 0);
-    assert!(
-        common::wait_until(Duration::from_secs(10), || stats.exists()),
-        "no stats after SIGUSR1"
-    );
-    std::fs::read_to_string(stats).unwrap()
-}
-
 /// The names in `dir`, read with getdents64 into a buffer of `buf` bytes: the kernel asks the
 /// daemon for at most that much per readdirplus request, so a small one makes it decline
 /// entries the daemon offered.
@@ -186,7 +174,7 @@ fn the_inodes_a_listing_made_go_when_the_kernel_forgets_them() {
     let big = mnt.path.join("gamma/big");
 
     assert_eq!(names_with_buffer(&big, 4096), 3000);
-    let nodes = common::stats_field(&stats_now(&mnt, &stats), "nodes");
+    let nodes = common::stats_field(&common::stats_now(&mnt, &stats), "nodes");
     assert!(
         nodes > 3000,
         "the root, gamma, big and its 3,000 files: {nodes}"
@@ -195,7 +183,7 @@ fn the_inodes_a_listing_made_go_when_the_kernel_forgets_them() {
     std::fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
     let mut left = nodes;
     let forgotten = common::wait_until(Duration::from_secs(20), || {
-        left = common::stats_field(&stats_now(&mnt, &stats), "nodes");
+        left = common::stats_field(&common::stats_now(&mnt, &stats), "nodes");
         left <= 3
     });
     assert!(

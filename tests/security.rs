@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{is_mounted, wait_exit, wait_until, Emulator, Mounted, BIN};
+use common::{is_mounted, kill, wait_exit, wait_until, Emulator, Mounted, BIN};
 
 /// Runs `args` as uid/gid 65534 with no supplementary groups.
 fn as_nobody(args: &[&str]) -> Output {
@@ -42,15 +42,6 @@ fn core_limit(pid: u32) -> (String, String) {
         .split_whitespace()
         .collect();
     (fields[0].to_owned(), fields[1].to_owned())
-}
-
-fn kill(pid: i32, signal: i32) {
-    // SAFETY: signalling a daemon this test started.
-    assert_eq!(
-        unsafe { libc::kill(pid, signal) },
-        0,
-        "process {pid} is gone"
-    );
 }
 
 fn alive(pid: i32) -> bool {

@@ -461,6 +461,28 @@ pub fn readme_config(emu: &Emulator) -> PathBuf {
     config
 }
 
+/// Sends `signal` to `pid`, a daemon the test started; it must still be there.
+pub fn kill(pid: i32, signal: i32) {
+    // SAFETY: signalling a daemon this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "process {pid} is gone"
+    );
+}
+
+/// The stats line of `mnt`, mounted with `--stats-file stats`, as it is now: asked for with
+/// SIGUSR1, read once the daemon has written the file again.
+pub fn stats_now(mnt: &Mounted, stats: &Path) -> String {
+    let _ = std::fs::remove_file(stats);
+    kill(mnt.daemon_pid(), libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(10), || stats.exists()),
+        "no stats after SIGUSR1"
+    );
+    std::fs::read_to_string(stats).unwrap()
+}
+
 /// The value of `name` in a stats line (`key=value ...`).
 pub fn stats_field(line: &str, name: &str) -> u64 {
     line.split_whitespace()
